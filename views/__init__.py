@@ -1,0 +1,11 @@
+"""Every page of the system: teacher portal, reviewer and county pages, and the back office."""
+
+
+def register_views(app):
+    """Attach the blueprints and the Flask-Admin back office to the app."""
+    from . import auth, portal
+    from .admin import init_admin
+
+    app.register_blueprint(auth.blueprint)
+    app.register_blueprint(portal.blueprint)
+    init_admin(app)
