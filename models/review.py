@@ -74,6 +74,8 @@ class Verdict(db.Model):
     comment = sa.Column(sa.Text, nullable=False, default="")
     decided_by_id = sa.Column(sa.ForeignKey("user.id"), nullable=False)
     decided_at = sa.Column(UTCDateTime, nullable=False, default=now_utc)
+    # the transition's audit event, so that undoing the verdict can withdraw what it sent
+    event_id = sa.Column(sa.ForeignKey("audit_event.id"))
     undone_at = sa.Column(UTCDateTime)
     undone_by_id = sa.Column(sa.ForeignKey("user.id"))
     undo_reason = sa.Column(sa.Text)

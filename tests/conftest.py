@@ -132,7 +132,7 @@ def client(app):
 
 
 @pytest.fixture
-def make_school():
+def make_school(app):
     from models import County, School
 
     def make(name="測試國民中學", county="臺北市"):
@@ -199,7 +199,7 @@ def make_eligible(user, cycle=None):
 
 
 @pytest.fixture
-def cycle():
+def cycle(app):
     """An intake cycle for 學年度 115 whose window is open now."""
     from models import Cycle
 
