@@ -15,6 +15,7 @@ def init_app(app):
     app.cli.add_command(create_user)
     app.cli.add_command(seed_templates)
     app.cli.add_command(load_demo)
+    app.cli.add_command(close_appeal_windows)
 
 
 @click.command("init-db")
@@ -84,3 +85,13 @@ def load_demo():
     click.echo(f"示範資料已載入。示範帳號（密碼皆為 {demo.DEMO_PASSWORD}）：")
     for login, description in logins:
         click.echo(f"  {login:<16} {description}")
+
+
+@click.command("close-appeal-windows")
+def close_appeal_windows():
+    """Close every failed case whose appeal window has passed (run daily, e.g. from cron)."""
+    from models import workflow
+
+    closed = workflow.close_expired_appeal_windows()
+    db.session.commit()
+    click.echo(f"已結案 {closed} 件申復期限屆滿的案件。")

@@ -194,6 +194,152 @@ def _fill_field(values, name, field):
         values.add(name, sample[kind])
 
 
+RETURN_COMMENT = "公開授課實施證明未核章，請補蓋學校章後重新上傳。"
+REVISION_COMMENT = "請依委員意見修正觀察紀錄的事實摘要。"
+
+
+def advance_to(case, state, staff, panel, round_=1):
+    """Drive a filled draft case to `state` (in `round_`) through the real operations."""
+    from models import CaseState, Decision, workflow
+    from models.application import submit_application
+
+    applicant = case.applicant
+    cycle = case.cycle
+    wanted = cycle.reviewers_per_case
+    if state is CaseState.draft:
+        return case
+
+    submit_application(case, applicant)
+    if state is CaseState.formal_review:
+        return case
+    if state is CaseState.returned:
+        workflow.return_for_correction(
+            case, staff, "公開授課實施證明未核章，請補蓋學校章後重新上傳。"
+        )
+        return case
+
+    workflow.pass_formal_review([case], staff)
+    if round_ == 2:
+        workflow.assign_reviewers(case, panel[:wanted], staff)
+        _review_all(case, Decision.revise_and_review)
+        workflow.record_verdict(
+            case, Decision.revise_and_review, staff, "請依委員意見修正觀察紀錄。"
+        )
+        submit_application(case, applicant)
+    if state is CaseState.awaiting_assignment:
+        return case
+
+    workflow.assign_reviewers(case, panel[:wanted], staff)
+    if state is CaseState.under_review:
+        return case
+
+    _review_all(case, Decision.passed)
+    if state is CaseState.awaiting_verdict:
+        return case
+    if state is CaseState.revision_requested:
+        workflow.record_verdict(
+            case, Decision.revise_and_review, staff, "請修正觀察紀錄的事實摘要。"
+        )
+        return case
+    if state in (CaseState.passed, CaseState.certified, CaseState.announced):
+        workflow.record_verdict(case, Decision.passed, staff)
+        if state is not CaseState.passed:
+            workflow.issue_certificates(cycle, staff)
+        if state is CaseState.announced:
+            workflow.announce_certificates(cycle, staff)
+        return case
+
+    workflow.record_verdict(case, Decision.failed, staff, "觀察紀錄與會談紀錄內容不一致。")
+    if state is CaseState.failed:
+        return case
+    if state is CaseState.closed:
+        workflow.close_expired_appeal_windows(case.appeal_deadline + timedelta(seconds=1))
+        return case
+
+    workflow.file_appeal(case, applicant, "觀察紀錄已依規定填寫，請重新審查。")
+    if state is CaseState.appeal_filed:
+        return case
+    workflow.accept_appeal(case, staff)
+    if state is CaseState.appeal_review:
+        return case
+    raise ValueError(f"cannot drive a case to {state}")
+
+
+def _review_all(case, recommendation):
+    """Every reviewer assigned in the current round submits a complete review."""
+    from models import ApplicationItem, workflow
+
+    results = {item.value: {"result": "meets", "comment": "內容完整。"} for item in ApplicationItem}
+    for assignment in list(case.assignments):
+        if assignment.round == case.round and assignment.submitted_at is None:
+            workflow.save_review(
+                assignment, assignment.reviewer, results, "整體表現良好。", recommendation, True
+            )
+
+
+# named demo applicants and the state their case is brought to, in an order in which bulk
+# certificate issuing only touches the cases meant for it
+DEMO_CASES = (
+    ("teacher_announced", "張雅婷", "臺北市", "announced", 1),
+    ("teacher_certified", "黃建宏", "新北市", "certified", 2),
+    ("teacher_passed", "吳佩珊", "桃園市", "passed", 1),
+    ("teacher_returned", "周俊傑", "臺北市", "returned", 1),
+    ("teacher_assign", "徐淑芬", "臺中市", "awaiting_assignment", 1),
+    ("teacher_review", "孫家豪", "臺南市", "under_review", 1),
+    ("teacher_review2", "馬曉君", "高雄市", "under_review", 2),
+    ("teacher_verdict", "朱冠宇", "新竹市", "awaiting_verdict", 1),
+    ("teacher_revision", "胡雅雯", "臺北市", "revision_requested", 1),
+    ("teacher_failed", "郭志明", "彰化縣", "failed", 1),
+    ("teacher_appeal", "何佳蓉", "屏東縣", "appeal_filed", 1),
+    ("teacher_appeal_review", "高明哲", "宜蘭縣", "appeal_review", 1),
+    ("teacher_closed", "羅美惠", "花蓮縣", "closed", 1),
+)
+
+
+def _demo_reviewers():
+    from models import Role
+
+    made = []
+    for index, county in enumerate(("臺中市", "高雄市", "新竹縣", "嘉義市"), start=1):
+        school = _school(f"{county}立示範委員學校", county, f"REV-{index:03d}")
+        db.session.flush()
+        made.append(
+            _user(
+                f"reviewer{index}",
+                f"審查委員{index}",
+                Role.reviewer,
+                school=school,
+                county=school.county,
+            )
+        )
+    db.session.flush()
+    return made
+
+
+def _cases_in_every_state(cycle, panel):
+    """One demo applicant per state, each case driven there by the real operations."""
+    from models import CaseState, Position, Role, User
+    from models.application import open_case
+
+    staff = db.session.scalar(sa.select(User).where(User.login == "staff"))
+    for order, (login, name, county, state, round_) in enumerate(DEMO_CASES, start=1):
+        if db.session.scalar(sa.select(User).where(User.login == login)) is not None:
+            continue
+        school = _school(f"{county}立示範學校{order}", county, f"DEMO-{order:03d}")
+        db.session.flush()
+        person = _user(login, name, Role.applicant, position=Position.teacher, school=school)
+        db.session.flush()
+        _basic_certificate(person, f"初階回饋字第{cycle.academic_year - 3}{100 + order:05d}號")
+        _training(person, cycle.hours_from_year, 10, "進階專業回饋人才培訓（一）")
+        _training(person, cycle.hours_to_year, 8, "進階專業回饋人才培訓（二）")
+        db.session.flush()
+        case = open_case(person, cycle)
+        db.session.flush()
+        fill_application(case, person)
+        advance_to(case, CaseState(state), staff, panel, round_)
+        db.session.flush()
+
+
 def load_demo():
     """Demo cycle, schools and accounts; returns (login, description) pairs to print."""
     from models import CaseState, Position, Role
@@ -243,6 +389,10 @@ def load_demo():
             submit_application(case, person)
     db.session.flush()
 
+    panel = _demo_reviewers()
+    _cases_in_every_state(cycle, panel)
+    db.session.flush()
+
     return [
         ("admin", "系統管理員（後台）"),
         ("staff", "認證中心承辦人（後台 /admin）"),
@@ -251,4 +401,10 @@ def load_demo():
         ("teacher_short", "教師，不符合資格（時數不足、無初階證書）"),
         ("teacher_ready", "教師，資料已備齊、可送出"),
         ("teacher_sent", "校長，已送出、形式審查中"),
+        ("teacher_returned", "教師，形式審查退件，可修正後重送"),
+        ("teacher_revision", "教師，初審結果為修正後複審"),
+        ("teacher_failed", "教師，未通過，可提出申復"),
+        ("teacher_certified", "教師，已發證（個人資料可見證號）"),
+        ("reviewer1", "審查委員，有待審案件"),
+        ("reviewer2", "審查委員，有待審案件"),
     ]

@@ -5,6 +5,7 @@ from datetime import datetime
 import pytest
 import sqlalchemy as sa
 
+from admin_app import demo
 from admin_app.extensions import db
 from admin_app.i18n import TAIPEI
 from models import (
@@ -185,7 +186,7 @@ def test_returned_case_is_resubmitted(cycle, staff):
 
     assert case.state is S.formal_review
     public = [e.comment for e in case.events if e.comment_public]
-    assert public == ["請補蓋學校章。"]
+    assert public == [demo.RETURN_COMMENT]
 
 
 def test_conflict_of_interest(cycle, staff):
