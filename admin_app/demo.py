@@ -253,7 +253,10 @@ def advance_to(case, state, staff, panel, round_=1):
     if state is CaseState.failed:
         return case
     if state is CaseState.closed:
-        workflow.close_expired_appeal_windows(case.appeal_deadline + timedelta(seconds=1))
+        # this case's window ran out yesterday; other failed cases keep theirs
+        case.appeal_deadline = now_utc() - timedelta(days=1)
+        db.session.flush()
+        workflow.close_expired_appeal_windows(now_utc())
         return case
 
     workflow.file_appeal(case, applicant, "觀察紀錄已依規定填寫，請重新審查。")
