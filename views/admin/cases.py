@@ -1,0 +1,271 @@
+"""案件: the list of applications, and the one page a clerk reads to check a case."""
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from flask import request, url_for
+from flask_admin import expose
+from flask_admin.helpers import get_redirect_target
+from sqlalchemy.orm import joinedload
+
+from admin_app.extensions import db
+from admin_app.i18n import _, _l
+from models import (
+    ApplicationItem,
+    AuditEvent,
+    Case,
+    CaseState,
+    Cycle,
+    Document,
+    DocumentKind,
+    FormEntry,
+    ItemKind,
+    state_label,
+)
+from models.application import UPLOAD_KINDS
+from models.form_schema import render_readable
+from models.operations import TRANSITIONS
+from models.people import County
+
+from .base import (
+    EqualsFilter,
+    LazyOptions,
+    StaffModelView,
+    enum_filter,
+    link,
+    not_found,
+    round_filter,
+    round_label,
+)
+
+# audited actions that are not state changes, as a clerk reads them
+EVENT_LABELS = {
+    "open_case": _l("建立申請案"),
+    "upload_document": _l("上傳文件"),
+    "save_record": _l("儲存紀錄表"),
+    "login": _l("登入"),
+    "create_account": _l("建立帳號"),
+    "update_account": _l("修改帳號"),
+}
+
+
+def action_label(action):
+    """The Chinese name of an audited action; an unknown one is shown as recorded."""
+    if action in TRANSITIONS:
+        return str(TRANSITIONS[action].label)
+    if action in EVENT_LABELS:
+        return str(EVENT_LABELS[action])
+    return action
+
+
+def cycle_options():
+    """Every intake cycle, newest first, for a filter."""
+    cycles = db.session.scalars(sa.select(Cycle).order_by(Cycle.academic_year.desc()))
+    return [(str(cycle.id), cycle.name) for cycle in cycles]
+
+
+def county_options():
+    """The 22 counties in their usual order, for a filter."""
+    counties = db.session.scalars(sa.select(County).order_by(County.sort_order))
+    return [(str(county.id), county.name) for county in counties]
+
+
+def details_url(case_id):
+    return url_for("case.details_view", id=case_id)
+
+
+def size_text(size):
+    """A file size as people read it: 820 KB, 1.4 MB."""
+    if size >= 1024 * 1024:
+        return f"{size / 1024 / 1024:.1f} MB"
+    return f"{max(1, round(size / 1024))} KB"
+
+
+@dataclass
+class ItemSection:
+    """One of the six items on the case page, with every file or record of every round."""
+
+    item: ApplicationItem
+    documents: list = field(default_factory=list)
+    entries: list = field(default_factory=list)
+    in_use_ids: set = field(default_factory=set)
+
+    @property
+    def is_upload(self):
+        return self.item.kind is ItemKind.upload
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One line of the audit trail as a clerk reads it."""
+
+    event: AuditEvent
+    action: str
+    change: str
+
+
+def item_sections(case, documents, entries):
+    """The six items in order, each with its files or records and which one review uses."""
+    sections = []
+    for item in ApplicationItem:
+        section = ItemSection(item)
+        if section.is_upload:
+            kind = UPLOAD_KINDS[item]
+            section.documents = [doc for doc in documents if doc.kind is kind]
+            current = [doc for doc in section.documents if doc.superseded_at is None]
+            usable = [doc for doc in current if doc.round <= case.edit_round]
+            if usable:
+                section.in_use_ids = {max(usable, key=lambda doc: doc.round).id}
+        else:
+            section.entries = [entry for entry in entries if entry.item is item]
+            usable = [entry for entry in section.entries if entry.round <= case.edit_round]
+            if usable:
+                section.in_use_ids = {max(usable, key=lambda entry: entry.round).id}
+        sections.append(section)
+    return sections
+
+
+def event_rows(events):
+    """The audit trail with action names and 'from → to' state labels."""
+    rows = []
+    for event in events:
+        change = ""
+        if event.from_state is not None and event.to_state is not None:
+            transition = TRANSITIONS.get(event.action)
+            to_round = (transition.next_round if transition else None) or event.round
+            before = state_label(event.from_state, event.round)
+            change = f"{before} → {state_label(event.to_state, to_round)}"
+        rows.append(EventRow(event, action_label(event.action), change))
+    return rows
+
+
+class CaseView(StaffModelView):
+    """案件: every application; created by applicants, moved on only by the workflow."""
+
+    can_create = False
+    can_edit = False
+    can_delete = False
+    can_view_details = True
+    details_template = "admin/case_details.html"
+
+    column_list = [
+        "id",
+        "cycle",
+        "county",
+        "school",
+        "applicant",
+        "applicant.position",
+        "status_label",
+        "submitted_at",
+    ]
+    column_labels = {
+        "id": _l("案號"),
+        "cycle": _l("學年度"),
+        "county": _l("縣市"),
+        "school": _l("學校"),
+        "applicant": _l("申請人"),
+        "applicant.position": _l("職別"),
+        "applicant.name": _l("申請人姓名"),
+        "applicant.login": _l("申請人帳號"),
+        "school.name": _l("學校名稱"),
+        "status_label": _l("狀態"),
+        "submitted_at": _l("送出日期"),
+    }
+    column_searchable_list = ["applicant.name", "applicant.login", "school.name"]
+    column_sortable_list = [
+        "id",
+        ("cycle", "cycle.academic_year"),
+        ("county", "county.sort_order"),
+        ("school", "school.name"),
+        ("applicant", "applicant.name"),
+        ("status_label", "state"),
+        "submitted_at",
+    ]
+    column_default_sort = ("submitted_at", True)
+    column_filters = [
+        EqualsFilter(Case.cycle_id, _l("梯次"), options=LazyOptions(cycle_options)),
+        EqualsFilter(Case.county_id, _l("縣市"), options=LazyOptions(county_options)),
+        enum_filter(Case.state, _l("狀態"), CaseState),
+        round_filter(Case.round, _l("審查輪次")),
+    ]
+    column_formatters = {
+        "id": lambda view, context, case, name: link(details_url(case.id), f"#{case.id}"),
+        "cycle": lambda view, context, case, name: _(
+            "%(year)s 學年度", year=case.cycle.academic_year
+        ),
+        "school": lambda view, context, case, name: case.school.name if case.school else "",
+        "applicant": lambda view, context, case, name: link(
+            details_url(case.id), str(case.applicant)
+        ),
+    }
+
+    def get_query(self):
+        return (
+            super()
+            .get_query()
+            .options(
+                joinedload(Case.cycle),
+                joinedload(Case.applicant),
+                joinedload(Case.school),
+                joinedload(Case.county),
+            )
+        )
+
+    def _order_by(self, query, joins, sort_joins, sort_field, sort_desc):
+        # drafts have no submission date: keep them after the submitted cases on every database
+        if sort_field is Case.submitted_at:
+            order = Case.submitted_at.desc() if sort_desc else Case.submitted_at.asc()
+            return query.order_by(order.nulls_last(), Case.id.desc()), joins
+        query, joins = super()._order_by(query, joins, sort_joins, sort_field, sort_desc)
+        return query.order_by(Case.id), joins
+
+    @expose("/details/")
+    def details_view(self):
+        """The whole case on one page: applicant, six items of every round, audit trail."""
+        return_url = get_redirect_target() or self.get_url(".index_view")
+        case = db.session.scalar(
+            sa.select(Case)
+            .where(Case.id == request.args.get("id", type=int))
+            .options(
+                joinedload(Case.cycle),
+                joinedload(Case.applicant),
+                joinedload(Case.school),
+                joinedload(Case.county),
+            )
+        )
+        if case is None:
+            return not_found(_("找不到這個案件，可能網址有誤。"), _("找不到案件"))
+
+        documents = db.session.scalars(
+            sa.select(Document)
+            .where(Document.case_id == case.id)
+            .options(joinedload(Document.uploaded_by))
+            .order_by(Document.round, Document.uploaded_at, Document.id)
+        ).all()
+        entries = db.session.scalars(
+            sa.select(FormEntry)
+            .where(FormEntry.case_id == case.id)
+            .options(joinedload(FormEntry.template_version))
+            .order_by(FormEntry.round)
+        ).all()
+        events = db.session.scalars(
+            sa.select(AuditEvent)
+            .where(AuditEvent.case_id == case.id)
+            .options(joinedload(AuditEvent.actor))
+            .order_by(AuditEvent.created_at, AuditEvent.id)
+        ).all()
+
+        return self.render(
+            self.details_template,
+            case=case,
+            sections=item_sections(case, documents, entries),
+            appeal_documents=[doc for doc in documents if doc.kind is DocumentKind.appeal],
+            readable={
+                entry.id: render_readable(entry.template_version.fields, entry.data)
+                for entry in entries
+            },
+            events=event_rows(events),
+            round_label=round_label,
+            size_text=size_text,
+            return_url=return_url,
+        )

@@ -1,0 +1,29 @@
+// Back-office behaviour that Flask-Admin writes as inline handlers, which the site's
+// Content-Security-Policy (script-src 'self') does not run.
+(function () {
+  "use strict";
+
+  var text = document.getElementById("staff-page-text");
+  var deleteQuestion = text ? text.getAttribute("data-delete-confirm") : "";
+
+  // list actions ("With selected" menu): actions.html marks each item with its action name
+  document.addEventListener("click", function (event) {
+    var item = event.target.closest("[data-model-action]");
+    if (!item) {
+      return;
+    }
+    event.preventDefault();
+    if (window.modelActions) {
+      window.modelActions.execute(item.getAttribute("data-model-action"));
+    }
+  });
+
+  // the delete buttons of the list, the edit page and the details page ask first
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var action = form.getAttribute("action") || "";
+    if (/\/delete\/?(\?|$)/.test(action) && !window.confirm(deleteQuestion)) {
+      event.preventDefault();
+    }
+  }, true);
+})();
