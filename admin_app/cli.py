@@ -16,6 +16,9 @@ def init_app(app):
     app.cli.add_command(seed_templates)
     app.cli.add_command(load_demo)
     app.cli.add_command(close_appeal_windows)
+    app.cli.add_command(run_jobs)
+    app.cli.add_command(import_training)
+    app.cli.add_command(import_accounts)
 
 
 @click.command("init-db")
@@ -95,3 +98,65 @@ def close_appeal_windows():
     closed = workflow.close_expired_appeal_windows()
     db.session.commit()
     click.echo(f"已結案 {closed} 件申復期限屆滿的案件。")
+
+
+@click.command("run-jobs")
+@click.option("--loop", is_flag=True, help="持續等待新工作（每隔 --interval 秒檢查一次）")
+@click.option("--interval", default=2.0, show_default=True, help="檢查間隔秒數")
+def run_jobs(loop, interval):
+    """Run queued background jobs (exports, imports); with --loop, keep running as a worker."""
+    import time
+
+    from . import jobs
+
+    while True:
+        jobs.purge_old_results()
+        ran = jobs.run_pending()
+        if ran:
+            click.echo(f"已完成 {ran} 項背景工作。")
+        if not loop:
+            break
+        time.sleep(interval)
+
+
+def _import_file(dataset_key, path, apply):
+    """Preview an import file, print the preview, and write it when asked and error-free."""
+    from exports.imports import DATASETS, ImportRefused
+
+    dataset = DATASETS[dataset_key]
+    try:
+        plan = dataset.plan(path)
+    except ImportRefused as refusal:
+        raise click.ClickException(refusal.message) from refusal
+
+    click.echo(
+        f"共 {plan.rows} 列：新增 {len(plan.additions)}、更新 {len(plan.updates)}、"
+        f"未變更 {plan.unchanged}、錯誤 {len(plan.errors)}。"
+    )
+    for error in sorted(plan.errors, key=lambda error: error.row):
+        click.echo(f"  第 {error.row} 列｜{error.column}｜{error.reason}")
+    if plan.errors:
+        raise click.ClickException("檔案有錯誤，沒有匯入任何資料。")
+    if not apply:
+        click.echo("這只是預覽，沒有寫入資料；確認無誤後加上 --apply 匯入。")
+        return
+
+    dataset.apply(plan, None)
+    db.session.commit()
+    click.echo("已匯入。")
+
+
+@click.command("import-training")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--apply", is_flag=True, help="確實寫入（省略時只預覽）")
+def import_training(path, apply):
+    """Import advanced training hours from an .xlsx file (preview unless --apply)."""
+    _import_file("training", path, apply)
+
+
+@click.command("import-accounts")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--apply", is_flag=True, help="確實寫入（省略時只預覽）")
+def import_accounts(path, apply):
+    """Import teacher, principal, reviewer and county-centre accounts (preview unless --apply)."""
+    _import_file("accounts", path, apply)

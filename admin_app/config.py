@@ -27,6 +27,12 @@ DEFAULTS = {
     "SEND_MAIL_AFTER_COMMIT": True,
     "FLASK_ADMIN_SWATCH": "cerulean",
     "PAGE_SIZE": 50,
+    # background jobs (exports, imports): run in a thread of the web process for the
+    # zero-setup server; in production set JOBS_IN_PROCESS=0 and run `flask run-jobs --loop`
+    "JOBS_IN_PROCESS": True,
+    "JOBS_FOLDER": None,
+    "JOB_STALE_MINUTES": 10,
+    "JOB_RESULT_DAYS": 7,
 }
 
 # environment variable name -> (config key, converter)
@@ -42,6 +48,8 @@ ENVIRONMENT = {
     "MAIL_USERNAME": ("MAIL_USERNAME", str),
     "MAIL_PASSWORD": ("MAIL_PASSWORD", str),
     "MAIL_DEFAULT_SENDER": ("MAIL_DEFAULT_SENDER", str),
+    "JOBS_IN_PROCESS": ("JOBS_IN_PROCESS", lambda v: v.lower() in ("1", "true", "yes")),
+    "JOBS_FOLDER": ("JOBS_FOLDER", str),
     "SESSION_COOKIE_SECURE": ("SESSION_COOKIE_SECURE", lambda v: v.lower() in ("1", "true")),
 }
 

@@ -12,6 +12,7 @@ from .case import (
     state_label,
 )
 from .cycle import Cycle, UnmetRule, advanced_hours, unmet_rules
+from .jobs import Job, JobState
 from .messages import MailState, Notification, OutgoingMail
 from .people import (
     COUNTY_NAMES,
@@ -46,6 +47,8 @@ __all__ = [
     "FormTemplate",
     "FormTemplateVersion",
     "ItemKind",
+    "Job",
+    "JobState",
     "MailState",
     "Notification",
     "OutgoingMail",

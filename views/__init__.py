@@ -3,10 +3,11 @@
 
 def register_views(app):
     """Attach the blueprints and the Flask-Admin back office to the app."""
-    from . import auth, portal, reviewer
+    from . import auth, county, portal, reviewer
     from .admin import init_admin
 
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(portal.blueprint)
     app.register_blueprint(reviewer.blueprint)
+    app.register_blueprint(county.blueprint)
     init_admin(app)

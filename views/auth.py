@@ -21,6 +21,10 @@ def home_for(user):
     """Where each role lands after logging in."""
     if user.role in (Role.staff, Role.admin):
         return url_for("admin.index")
+    if user.role is Role.reviewer:
+        return url_for("reviewer.index")
+    if user.role is Role.county_officer:
+        return url_for("county_centre.index")
     return url_for("portal.home")
 
 

@@ -28,6 +28,7 @@ from models import (
 )
 from models.application import current_cycle
 
+from .. import spreadsheets_admin
 from .base import StaffAccess
 from .cases import CaseView
 from .people import CountyView, SchoolView, TrainingRecordView, UserView
@@ -92,6 +93,7 @@ def init_admin(app):
     ]
     for view in views:
         admin.add_view(view)
+    spreadsheets_admin.register(admin)
 
     app.register_blueprint(
         Blueprint(

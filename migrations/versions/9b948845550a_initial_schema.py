@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: dc208c3fb71f
+Revision ID: 9b948845550a
 Revises: 
-Create Date: 2026-12-04 12:22:24.793216
+Create Date: 2026-12-04 13:02:45.093155
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import models.types
 
 
 # revision identifiers, used by Alembic.
-revision = 'dc208c3fb71f'
+revision = '9b948845550a'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -161,6 +161,33 @@ def upgrade():
     with op.batch_alter_table('form_template_version', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_form_template_version_template_id'), ['template_id'], unique=False)
 
+    op.create_table('job',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=40), nullable=False),
+    sa.Column('parameters', sa.JSON(), nullable=False),
+    sa.Column('state', sa.Enum('queued', 'running', 'done', 'failed', name='job_state', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('progress_done', sa.Integer(), nullable=False),
+    sa.Column('progress_total', sa.Integer(), nullable=True),
+    sa.Column('result_path', sa.String(length=255), nullable=True),
+    sa.Column('result_name', sa.String(length=255), nullable=True),
+    sa.Column('summary', sa.JSON(), nullable=True),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('created_by_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('started_at', models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('heartbeat_at', models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('worker', sa.String(length=100), nullable=True),
+    sa.CheckConstraint("state <> 'done' OR finished_at IS NOT NULL", name=op.f('ck_job_done_has_finish_time')),
+    sa.CheckConstraint('progress_done >= 0', name=op.f('ck_job_progress_not_negative')),
+    sa.ForeignKeyConstraint(['created_by_id'], ['user.id'], name=op.f('fk_job_created_by_id_user')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_job'))
+    )
+    with op.batch_alter_table('job', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_job_created_by_id'), ['created_by_id'], unique=False)
+        batch_op.create_index('ix_job_state', ['state', 'created_at'], unique=False)
+
     op.create_table('training_record',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -259,26 +286,6 @@ def upgrade():
         batch_op.create_index('ix_review_assignment_case', ['case_id', 'round'], unique=False)
         batch_op.create_index(batch_op.f('ix_review_assignment_reviewer_id'), ['reviewer_id'], unique=False)
 
-    op.create_table('verdict',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('case_id', sa.Integer(), nullable=False),
-    sa.Column('round', sa.SmallInteger(), nullable=False),
-    sa.Column('decision', sa.Enum('passed', 'passed_after_revision', 'revise_and_review', 'failed', name='verdict_decision', native_enum=False, create_constraint=True, length=32), nullable=False),
-    sa.Column('comment', sa.Text(), nullable=False),
-    sa.Column('decided_by_id', sa.Integer(), nullable=False),
-    sa.Column('decided_at', models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('undone_at', models.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('undone_by_id', sa.Integer(), nullable=True),
-    sa.Column('undo_reason', sa.Text(), nullable=True),
-    sa.CheckConstraint('(undone_at IS NULL AND undone_by_id IS NULL AND undo_reason IS NULL) OR (undone_at IS NOT NULL AND undone_by_id IS NOT NULL AND undo_reason IS NOT NULL)', name=op.f('ck_verdict_undo_complete')),
-    sa.ForeignKeyConstraint(['case_id'], ['case.id'], name=op.f('fk_verdict_case_id_case'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['decided_by_id'], ['user.id'], name=op.f('fk_verdict_decided_by_id_user')),
-    sa.ForeignKeyConstraint(['undone_by_id'], ['user.id'], name=op.f('fk_verdict_undone_by_id_user')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_verdict'))
-    )
-    with op.batch_alter_table('verdict', schema=None) as batch_op:
-        batch_op.create_index('ix_verdict_case', ['case_id', 'round'], unique=False)
-
     op.create_table('appeal',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('case_id', sa.Integer(), nullable=False),
@@ -316,6 +323,28 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_notification_case_id'), ['case_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_notification_event_id'), ['event_id'], unique=False)
         batch_op.create_index('ix_notification_user', ['user_id', 'created_at'], unique=False)
+
+    op.create_table('verdict',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=False),
+    sa.Column('round', sa.SmallInteger(), nullable=False),
+    sa.Column('decision', sa.Enum('passed', 'passed_after_revision', 'revise_and_review', 'failed', name='verdict_decision', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('comment', sa.Text(), nullable=False),
+    sa.Column('decided_by_id', sa.Integer(), nullable=False),
+    sa.Column('decided_at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('event_id', sa.Integer(), nullable=True),
+    sa.Column('undone_at', models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('undone_by_id', sa.Integer(), nullable=True),
+    sa.Column('undo_reason', sa.Text(), nullable=True),
+    sa.CheckConstraint('(undone_at IS NULL AND undone_by_id IS NULL AND undo_reason IS NULL) OR (undone_at IS NOT NULL AND undone_by_id IS NOT NULL AND undo_reason IS NOT NULL)', name=op.f('ck_verdict_undo_complete')),
+    sa.ForeignKeyConstraint(['case_id'], ['case.id'], name=op.f('fk_verdict_case_id_case'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['decided_by_id'], ['user.id'], name=op.f('fk_verdict_decided_by_id_user')),
+    sa.ForeignKeyConstraint(['event_id'], ['audit_event.id'], name=op.f('fk_verdict_event_id_audit_event')),
+    sa.ForeignKeyConstraint(['undone_by_id'], ['user.id'], name=op.f('fk_verdict_undone_by_id_user')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_verdict'))
+    )
+    with op.batch_alter_table('verdict', schema=None) as batch_op:
+        batch_op.create_index('ix_verdict_case', ['case_id', 'round'], unique=False)
 
     op.create_table('outgoing_mail',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -356,6 +385,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_outgoing_mail_case_id'))
 
     op.drop_table('outgoing_mail')
+    with op.batch_alter_table('verdict', schema=None) as batch_op:
+        batch_op.drop_index('ix_verdict_case')
+
+    op.drop_table('verdict')
     with op.batch_alter_table('notification', schema=None) as batch_op:
         batch_op.drop_index('ix_notification_user')
         batch_op.drop_index(batch_op.f('ix_notification_event_id'))
@@ -363,10 +396,6 @@ def downgrade():
 
     op.drop_table('notification')
     op.drop_table('appeal')
-    with op.batch_alter_table('verdict', schema=None) as batch_op:
-        batch_op.drop_index('ix_verdict_case')
-
-    op.drop_table('verdict')
     with op.batch_alter_table('review_assignment', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_review_assignment_reviewer_id'))
         batch_op.drop_index('ix_review_assignment_case')
@@ -386,6 +415,11 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_training_record_user_id'))
 
     op.drop_table('training_record')
+    with op.batch_alter_table('job', schema=None) as batch_op:
+        batch_op.drop_index('ix_job_state')
+        batch_op.drop_index(batch_op.f('ix_job_created_by_id'))
+
+    op.drop_table('job')
     with op.batch_alter_table('form_template_version', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_form_template_version_template_id'))
 
