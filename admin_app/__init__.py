@@ -29,10 +29,11 @@ def create_app(overrides=None):
 
     _init_extensions(app)
 
-    from . import security, web
+    from . import mailer, security, web
 
     security.init_app(app)
     web.init_app(app)
+    mailer.init_app(app)
 
     from views import register_views
 

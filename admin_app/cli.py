@@ -19,6 +19,10 @@ def init_app(app):
     app.cli.add_command(run_jobs)
     app.cli.add_command(import_training)
     app.cli.add_command(import_accounts)
+    app.cli.add_command(send_mail)
+    app.cli.add_command(remind_reviewers)
+    app.cli.add_command(backup_archive)
+    app.cli.add_command(restore_archive)
 
 
 @click.command("init-db")
@@ -47,6 +51,8 @@ def create_user(login, name, email, role, county, password):
     """Create an account (the password is asked for unless given)."""
     from models import County, Role, User
 
+    from .security import password_problems
+
     if db.session.scalar(sa.select(User).where(User.login == login)) is not None:
         raise click.ClickException(f"帳號 {login} 已存在。")
     county_row = None
@@ -56,10 +62,11 @@ def create_user(login, name, email, role, county, password):
             raise click.ClickException(f"找不到縣市「{county}」。")
     if password is None:
         password = getpass.getpass("密碼：")
-    if len(password) < 8:
-        raise click.ClickException("密碼至少需要 8 個字元。")
 
     user = User(login=login, name=name, email=email, role=Role(role), county=county_row)
+    problems = password_problems(password, user)
+    if problems:
+        raise click.ClickException("".join(problems))
     user.set_password(password)
     db.session.add(user)
     db.session.commit()
@@ -160,3 +167,139 @@ def import_training(path, apply):
 def import_accounts(path, apply):
     """Import teacher, principal, reviewer and county-centre accounts (preview unless --apply)."""
     _import_file("accounts", path, apply)
+
+
+@click.command("send-mail")
+@click.option("--loop", is_flag=True, help="持續運作為寄信程序，收到 SIGTERM 或 Ctrl-C 後結束")
+@click.option("--interval", default=30.0, show_default=True, help="檢查間隔秒數")
+@click.option("--limit", type=int, default=None, help="每輪最多處理幾封")
+def send_mail(loop, interval, limit):
+    """Send the queued e-mails that are due; with --loop, run as the mail worker.
+
+    The worker also queues the reviewers' deadline reminders on every pass.
+    """
+    import logging
+    import signal
+    import threading
+
+    from models import notify
+
+    from . import mailer
+
+    stop = threading.Event()
+    if loop:
+        # finish the mail being sent, give the rest of the claim back, then exit
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+
+    worker_id = mailer.worker_name()
+    while not stop.is_set():
+        try:
+            if loop:
+                notify.queue_reviewer_reminders(_reminder_days(None))
+                db.session.commit()
+            report = mailer.deliver_pending(limit=limit, worker_id=worker_id, stop=stop)
+        except Exception:
+            if not loop:
+                raise
+            # a database or network outage must not end the worker; it tries again next pass
+            logging.getLogger(__name__).exception("mail worker pass failed")
+            db.session.rollback()
+        else:
+            if report.handled or not loop:
+                click.echo(
+                    f"寄出 {report.sent} 封，稍後重試 {report.retrying} 封，"
+                    f"無法寄送 {report.failed} 封。"
+                )
+        if not loop or stop.wait(interval):
+            break
+    if loop:
+        click.echo("寄信程序已結束。")
+
+
+@click.command("remind-reviewers")
+@click.option(
+    "--days",
+    type=int,
+    default=None,
+    help="期限前幾天提醒（預設 3 天，可由 REVIEW_REMINDER_DAYS 設定）",
+)
+def remind_reviewers(days):
+    """Queue one reminder per open review due within the given days (run daily, e.g. cron)."""
+    from models import notify
+
+    queued = notify.queue_reviewer_reminders(_reminder_days(days))
+    db.session.commit()
+    click.echo(f"已排入 {queued} 封審查期限提醒，由 send-mail 寄出。")
+
+
+def _reminder_days(days):
+    from flask import current_app
+
+    from models import notify
+
+    if days is not None:
+        return days
+    return current_app.config.get("REVIEW_REMINDER_DAYS", notify.REVIEW_REMINDER_DAYS)
+
+
+@click.command("backup")
+@click.argument("dest_dir", type=click.Path(file_okay=False))
+def backup_archive(dest_dir):
+    """Write one archive (tar.gz) of the database, the uploads and the job results."""
+    from . import backup
+    from .i18n import _
+
+    report = backup.backup(dest_dir)
+    click.echo(
+        _(
+            "已備份至 %(path)s：%(tables)s 個資料表共 %(rows)s 筆、上傳檔案 %(uploads)s 個、"
+            "背景工作結果 %(jobs)s 個。",
+            path=report.path,
+            tables=report.tables,
+            rows=report.rows,
+            uploads=report.uploads,
+            jobs=report.jobs,
+        )
+    )
+
+
+@click.command("restore")
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False))
+@click.option("--yes", is_flag=True, help="目標資料庫已有資料時，清除後還原")
+def restore_archive(archive, yes):
+    """Restore an archive written by `backup` into an empty database (or wipe it with --yes)."""
+    from . import backup
+    from .i18n import _
+
+    try:
+        report = backup.restore(archive, wipe=yes)
+    except backup.BackupRefused as refusal:
+        raise click.ClickException(refusal.message) from refusal
+
+    click.echo(
+        _(
+            "已還原 %(tables)s 個資料表共 %(rows)s 筆、上傳檔案 %(uploads)s 個、"
+            "背景工作結果 %(jobs)s 個。",
+            tables=report.tables,
+            rows=report.rows,
+            uploads=report.uploads,
+            jobs=report.jobs,
+        )
+    )
+    if report.problems:
+        reasons = {"missing": _("檔案不存在"), "changed": _("檔案內容與紀錄的 sha256 不符")}
+        for document_id, stored_name, problem in report.problems:
+            click.echo(
+                _(
+                    "  文件 #%(id)s（%(name)s）：%(reason)s",
+                    id=document_id,
+                    name=stored_name,
+                    reason=reasons[problem],
+                ),
+                err=True,
+            )
+        raise click.ClickException(
+            _("%(count)s 份文件的檔案有問題，請檢查。", count=len(report.problems))
+        )
+    click.echo(_("所有文件的檔案都已核對 sha256，內容一致。"))

@@ -1,6 +1,7 @@
 """Configuration: defaults here, then environment variables, then test overrides."""
 
 import os
+from datetime import timedelta
 
 DEFAULTS = {
     "SECRET_KEY": None,
@@ -25,6 +26,10 @@ DEFAULTS = {
     "MAIL_SUPPRESS_SEND": False,
     "MAIL_TIMEOUT": 10,
     "SEND_MAIL_AFTER_COMMIT": True,
+    "MAIL_MAX_ATTEMPTS": 8,
+    "MAIL_AFTER_COMMIT_TIMEOUT": 3,
+    "MAIL_AFTER_COMMIT_LIMIT": 20,
+    "REVIEW_REMINDER_DAYS": 3,
     "FLASK_ADMIN_SWATCH": "cerulean",
     "PAGE_SIZE": 50,
     # background jobs (exports, imports): run in a thread of the web process for the
@@ -33,6 +38,19 @@ DEFAULTS = {
     "JOBS_FOLDER": None,
     "JOB_STALE_MINUTES": 10,
     "JOB_RESULT_DAYS": 7,
+    # sessions and cookies: a session cookie is refused 8 hours after it was last written
+    "PERMANENT_SESSION_LIFETIME": timedelta(hours=8),
+    "SESSION_COOKIE_SECURE": False,
+    # None: the same as SESSION_COOKIE_SECURE
+    "REMEMBER_COOKIE_SECURE": None,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    # how many reverse proxies in front of the app set X-Forwarded-For/-Proto; 0 trusts none
+    "TRUSTED_PROXY_COUNT": 0,
+    # login throttling (models.login_throttle)
+    "LOGIN_ACCOUNT_FAILURES": 5,
+    "LOGIN_ADDRESS_FAILURES": 20,
+    "LOGIN_WINDOW_MINUTES": 15,
+    "LOGIN_LOCK_MINUTES": 15,
 }
 
 # environment variable name -> (config key, converter)
@@ -48,9 +66,13 @@ ENVIRONMENT = {
     "MAIL_USERNAME": ("MAIL_USERNAME", str),
     "MAIL_PASSWORD": ("MAIL_PASSWORD", str),
     "MAIL_DEFAULT_SENDER": ("MAIL_DEFAULT_SENDER", str),
+    "MAIL_TIMEOUT": ("MAIL_TIMEOUT", int),
+    "MAIL_MAX_ATTEMPTS": ("MAIL_MAX_ATTEMPTS", int),
+    "REVIEW_REMINDER_DAYS": ("REVIEW_REMINDER_DAYS", int),
     "JOBS_IN_PROCESS": ("JOBS_IN_PROCESS", lambda v: v.lower() in ("1", "true", "yes")),
     "JOBS_FOLDER": ("JOBS_FOLDER", str),
     "SESSION_COOKIE_SECURE": ("SESSION_COOKIE_SECURE", lambda v: v.lower() in ("1", "true")),
+    "TRUSTED_PROXY_COUNT": ("TRUSTED_PROXY_COUNT", int),
 }
 
 

@@ -1,12 +1,15 @@
-"""Login sessions, role checks and the security headers every response carries."""
+"""Login sessions, cookies, role checks, password rules and the headers every response carries."""
 
 import functools
 
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .extensions import db, login_manager
-from .i18n import _l
+from .i18n import _, _l
+
+PASSWORD_MIN_LENGTH = 10
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
@@ -16,7 +19,14 @@ CONTENT_SECURITY_POLICY = (
 
 
 def init_app(app):
-    """Wire Flask-Login and the response headers into the app."""
+    """Wire Flask-Login, cookie settings, the proxy rule and the response headers into the app."""
+    if app.config.get("REMEMBER_COOKIE_SECURE") is None:
+        app.config["REMEMBER_COOKIE_SECURE"] = bool(app.config.get("SESSION_COOKIE_SECURE"))
+    proxies = int(app.config.get("TRUSTED_PROXY_COUNT") or 0)
+    if proxies > 0:
+        # only then may X-Forwarded-For name the client (audit trail, login throttling)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
+
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("請先登入。")
     login_manager.login_message_category = "warning"
@@ -57,3 +67,25 @@ def roles_required(*roles):
         return wrapped
 
     return decorate
+
+
+def password_problems(password, user=None):
+    """What is wrong with a new password, as messages for the person choosing it (empty: fine).
+
+    `user` is the account it is for (anything with `login` and `name`), or None.
+    """
+    problems = []
+    password = password or ""
+    if len(password) < PASSWORD_MIN_LENGTH:
+        problems.append(_("密碼至少需要 %(count)s 個字元。", count=PASSWORD_MIN_LENGTH))
+    if password.isdigit():
+        problems.append(_("密碼不可全為數字。"))
+    if user is not None:
+        folded = password.strip().casefold()
+        names = {
+            (getattr(user, attribute, "") or "").strip().casefold()
+            for attribute in ("login", "name")
+        }
+        if folded and folded in names:
+            problems.append(_("密碼不可與帳號或姓名相同。"))
+    return problems

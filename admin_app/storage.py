@@ -106,9 +106,9 @@ def store_pdf(session, file_storage):
     token = uuid.uuid4().hex
     stored_name = f"{token[:2]}/{token}.pdf"
     path = path_of(stored_name)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     temporary = path + ".part"
     try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(temporary, "wb") as handle:
             handle.write(content)
             handle.flush()
@@ -138,7 +138,8 @@ def path_of(stored_name):
 
 
 def _remove(path):
-    with contextlib.suppress(FileNotFoundError):
+    # NotADirectoryError: the folder it would be in could not be made (see store_pdf)
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         os.remove(path)
 
 

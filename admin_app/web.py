@@ -2,11 +2,12 @@
 
 import logging
 
-from flask import render_template, request
+from flask import g, render_template, request
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from .extensions import db
+from .extensions import db, login_manager
 from .i18n import _, _l, roc_date, roc_datetime, to_taipei
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,17 @@ def init_app(app):
     def csrf_failed(error):
         return error_page(400, _("表單已過期或來源不明，請重新整理頁面後再送出一次。"))
 
-    @app.errorhandler(OperationalError)
     def database_unavailable(error):
-        log.error("database error on %s: %s", request.path, error)
-        db.session.rollback()
-        return error_page(503)
+        log.error("database unavailable on %s: %s", request.path, error)
+        try:
+            db.session.rollback()
+        except Exception:  # the connection may be gone; nothing was committed either way
+            log.exception("rollback after a database error failed")
+        # the page header asks who is logged in; Flask-Login keeps the answer in g._login_user,
+        # and finding it out must not need the database again
+        g._login_user = login_manager.anonymous_user()
+        body, status = error_page(503)
+        return body, status, {"Retry-After": "60"}
+
+    for error_class in (OperationalError, InterfaceError, PoolTimeout):
+        app.register_error_handler(error_class, database_unavailable)

@@ -13,6 +13,7 @@ from .case import (
 )
 from .cycle import Cycle, UnmetRule, advanced_hours, unmet_rules
 from .jobs import Job, JobState
+from .login_throttle import LoginThrottle
 from .messages import MailState, Notification, OutgoingMail
 from .people import (
     COUNTY_NAMES,
@@ -49,6 +50,7 @@ __all__ = [
     "ItemKind",
     "Job",
     "JobState",
+    "LoginThrottle",
     "MailState",
     "Notification",
     "OutgoingMail",

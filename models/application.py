@@ -14,7 +14,7 @@ from admin_app.extensions import db
 from admin_app.i18n import _, now_utc
 from admin_app.storage import UploadRefused, store_pdf
 
-from . import form_schema
+from . import form_schema, notify
 from .case import ApplicationItem, Case, CaseState, Document, DocumentKind, FormEntry, ItemKind
 from .cycle import Cycle, unmet_rules
 from .operations import TransitionRefused, record_event, transition
@@ -251,13 +251,17 @@ def submit_application(case, user):
             _("申請期間已結束（%(window)s），無法送出。", window=case.cycle.window_label)
         )
     values = {"submitted_at": now_utc()} if case.submitted_at is None else {}
-    return transition(case, "submit", user, values=values)
+    event = transition(case, "submit", user, values=values)
+    notify.submitted(case, event)
+    return event
 
 
 def submit_revision(case, user):
     """Send the revised application for the second round (送出複審資料)."""
     _require_complete(case)
-    return transition(case, "submit_revision", user)
+    event = transition(case, "submit_revision", user)
+    notify.submitted(case, event)
+    return event
 
 
 def _require_complete(case):

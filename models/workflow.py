@@ -16,9 +16,10 @@ import sqlalchemy as sa
 from admin_app.extensions import db
 from admin_app.i18n import _, now_utc, roc_datetime
 
+from . import notify
 from .case import ApplicationItem, Case, CaseState, DocumentKind
 from .cycle import Cycle
-from .operations import TransitionRefused, transition
+from .operations import TransitionRefused, record_event, transition
 from .people import Role, User
 from .review import (
     ROUND_DECISIONS,
@@ -74,7 +75,9 @@ def pass_formal_review(cases, staff):
 
 def return_for_correction(case, staff, comment):
     """Return a case to its candidate with the formal-review comments they must act on."""
-    return transition(case, "return_for_correction", staff, comment=comment)
+    event = transition(case, "return_for_correction", staff, comment=comment)
+    notify.returned(case, event)
+    return event
 
 
 # --- committee assignment -------------------------------------------------------------------
@@ -149,15 +152,15 @@ def assign_reviewers(case, reviewers, staff):
     )
     due = now_utc() + timedelta(days=case.cycle.review_days)
     for reviewer in reviewers:
-        db.session.add(
-            ReviewAssignment(
-                case_id=case.id,
-                round=round_,
-                reviewer_id=reviewer.id,
-                assigned_by_id=staff.id,
-                due_at=due,
-            )
+        assignment = ReviewAssignment(
+            case=case,
+            round=round_,
+            reviewer=reviewer,
+            assigned_by_id=staff.id,
+            due_at=due,
         )
+        db.session.add(assignment)
+        notify.reviewer_assigned(assignment, event)
     db.session.flush()
     return event
 
@@ -237,17 +240,20 @@ def save_review(assignment, reviewer, item_results, overall_comment, recommendat
         raise TransitionRefused(_("此案件目前不在審查階段，無法填寫審查意見。"))
 
     cleaned, problems = _clean_review(item_results, overall_comment, recommendation, case.round)
+    if recommendation is not None and recommendation not in ROUND_DECISIONS[case.round]:
+        raise TransitionRefused(_("此輪審查不能建議「%(label)s」。", label=recommendation.label))
     if submit and problems:
         raise TransitionRefused("；".join(problems))
 
     assignment.item_results = cleaned
-    assignment.overall_comment = (overall_comment or "").strip()
+    assignment.overall_comment = (overall_comment or "").strip()[:20000]
     assignment.recommendation = recommendation
     if not submit:
         db.session.flush()
         return None
 
     assignment.submitted_at = now_utc()
+    record_event(case, "submit_review", reviewer)
     db.session.flush()
     log.info("case %s: review submitted by %s", case.id, reviewer.login)
 
@@ -311,6 +317,7 @@ def record_verdict(case, decision, staff, comment=""):
             event_id=event.id,
         )
     )
+    notify.verdict_recorded(case, event, decision, round_)
     db.session.flush()
     return event
 
@@ -444,6 +451,7 @@ def file_appeal(case, user, reason, attachment=None, moment=None):
             outcome=AppealOutcome.filed,
         )
     )
+    notify.appeal_filed(case, event)
     db.session.flush()
     return event
 
@@ -502,22 +510,30 @@ def _decide_appeal(case, action, outcome, staff, comment):
 
 def accept_appeal(case, staff, comment=""):
     """受理: the appeal will be examined."""
-    return _decide_appeal(case, "accept_appeal", AppealOutcome.accepted, staff, comment)
+    event = _decide_appeal(case, "accept_appeal", AppealOutcome.accepted, staff, comment)
+    notify.appeal_accepted(case, event)
+    return event
 
 
 def reject_appeal(case, staff, comment):
     """未受理: the appeal is not admissible; the case closes as 未通過."""
-    return _decide_appeal(case, "reject_appeal", AppealOutcome.not_accepted, staff, comment)
+    event = _decide_appeal(case, "reject_appeal", AppealOutcome.not_accepted, staff, comment)
+    notify.appeal_not_accepted(case, event)
+    return event
 
 
 def uphold_appeal(case, staff, comment=""):
     """申復成立: the case passes and can be certified."""
-    return _decide_appeal(case, "uphold_appeal", AppealOutcome.upheld, staff, comment)
+    event = _decide_appeal(case, "uphold_appeal", AppealOutcome.upheld, staff, comment)
+    notify.appeal_upheld(case, event)
+    return event
 
 
 def dismiss_appeal(case, staff, comment):
     """申復不成立: the case closes as 未通過."""
-    return _decide_appeal(case, "dismiss_appeal", AppealOutcome.dismissed, staff, comment)
+    event = _decide_appeal(case, "dismiss_appeal", AppealOutcome.dismissed, staff, comment)
+    notify.appeal_dismissed(case, event)
+    return event
 
 
 # --- certificates ---------------------------------------------------------------------------
@@ -561,7 +577,7 @@ def issue_certificates(cycle, staff):
         case = cases[case_id]
         db.session.refresh(case)
         seq = last - len(ids) + 1 + offset
-        transition(
+        event = transition(
             case,
             "issue_certificate",
             staff,
@@ -571,6 +587,7 @@ def issue_certificates(cycle, staff):
                 "certified_at": moment,
             },
         )
+        notify.certified(case, event)
     log.info("cycle %s: %s certificates issued by %s", cycle.id, len(ids), staff.login)
     return [cases[case_id] for case_id in ids]
 
@@ -585,6 +602,7 @@ def announce_certificates(cycle, staff):
     ).all()
     moment = now_utc()
     for case in cases:
-        transition(case, "announce", staff, values={"announced_at": moment})
+        event = transition(case, "announce", staff, values={"announced_at": moment})
+        notify.announced(case, event)
     log.info("cycle %s: %s certificates announced by %s", cycle.id, len(cases), staff.login)
     return cases

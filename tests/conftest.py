@@ -98,6 +98,7 @@ def app(database, _schema_ready, tmp_path):
             "SECRET_KEY": "test-secret",
             "UPLOAD_FOLDER": str(tmp_path / "uploads"),
             "MAIL_SUPPRESS_SEND": True,
+            "SEND_MAIL_AFTER_COMMIT": False,
             "SERVER_NAME": "localhost",
             **database,
         }

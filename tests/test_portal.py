@@ -13,7 +13,7 @@ from werkzeug.datastructures import MultiDict
 
 from admin_app.demo import demo_formdata
 from admin_app.extensions import db
-from admin_app.i18n import now_utc
+from admin_app.i18n import now_utc, roc_date
 from models import (
     ApplicationItem,
     AuditEvent,
@@ -746,20 +746,6 @@ def test_undone_verdict_comment_is_not_shown(login, teacher, cycle, staff):
     assert "誤植判定" not in page
 
 
-def test_appeal_is_filed_before_the_deadline(login, teacher, cycle, staff):
-    case = case_in(CaseState.failed, cycle, staff, applicant=teacher)
-    client = login(teacher)
-
-    assert "提出申復" in text(client.get("/apply/appeal"))
-    empty = client.post("/apply/appeal", data={"reason": "  "}, follow_redirects=True)
-    assert "請填寫申復理由。" in flashes(empty)
-
-    client.post("/apply/appeal", data={"reason": "觀察紀錄已依規定填寫。"})
-
-    db.session.expire_all()
-    assert db.session.get(Case, case.id).state is CaseState.appeal_filed
-
-
 # --- profile --------------------------------------------------------------------------------
 
 
@@ -798,6 +784,24 @@ def test_profile_shows_hours_by_year_certificates_and_numbers(login, teacher, cy
     page = text(client.get("/profile"))
     assert case.certificate_number and case.certificate_number in page
     assert "尚無進階專業回饋人才認證證號" not in page
+
+
+def test_profile_shows_the_issue_date_then_the_announcement(login, teacher, cycle, staff):
+    case = case_in(CaseState.certified, cycle, staff, applicant=teacher)
+    client = login(teacher)
+
+    numbers = text(client.get("/profile")).split('id="certificate-numbers"')[1]
+    assert case.certificate_number in numbers
+    assert f"發證日期：{roc_date(case.certified_at)}" in numbers
+    assert "已發證" in numbers and "已公告" not in numbers
+
+    workflow.announce_certificates(cycle, staff)
+    db.session.commit()
+    db.session.refresh(case)
+
+    numbers = text(client.get("/profile")).split('id="certificate-numbers"')[1]
+    assert case.certificate_number in numbers and "已公告" in numbers
+    assert f"公告日期：{roc_date(case.announced_at)}" in numbers
 
 
 def test_profile_link_is_the_name_top_right(login, teacher):
@@ -885,7 +889,9 @@ PAGES = [
     "/apply/submit",
     "/apply/flow",
     "/apply/appeal",
+    "/apply/comments",
     "/apply/blank/checklist",
+    "/messages",
 ]
 
 
@@ -918,7 +924,13 @@ def test_another_teacher_cannot_reach_the_case(login, teacher, other_teacher, fi
     assert client.get("/apply/document/999999").status_code == 404
 
     # every other page works on the visitor's own (absent) case, never on the teacher's
-    for url in ("/apply/item/community", "/apply/record/observation", "/apply/submit"):
+    for url in (
+        "/apply/item/community",
+        "/apply/record/observation",
+        "/apply/submit",
+        "/apply/comments",
+        "/apply/appeal",
+    ):
         response = client.get(url)
         assert response.status_code == 302 and response.headers["Location"].endswith("/apply")
     assert filled_case.applicant.name not in text(client.get("/apply"))
@@ -939,7 +951,8 @@ def test_owner_can_reach_an_earlier_case_by_id(login, teacher, filled_case):
 
 def test_pages_carry_no_inline_script(login, teacher, filled_case):
     client = login(teacher)
-    for url in ("/", "/profile", "/apply", "/apply/record/observation", "/apply/flow"):
+    urls = ("/", "/profile", "/apply", "/apply/record/observation", "/apply/flow")
+    for url in (*urls, "/apply/comments", "/apply/appeal", "/messages"):
         response = client.get(url)
         scripts = re.findall(r"<script([^>]*)>(.*?)</script>", text(response), re.S)
         assert all('src="/static/' in attributes and not body for attributes, body in scripts)

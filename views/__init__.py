@@ -3,9 +3,10 @@
 
 def register_views(app):
     """Attach the blueprints and the Flask-Admin back office to the app."""
-    from . import auth, county, portal, reviewer
+    from . import auth, county, health, portal, reviewer
     from .admin import init_admin
 
+    app.register_blueprint(health.blueprint)
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(portal.blueprint)
     app.register_blueprint(reviewer.blueprint)

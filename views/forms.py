@@ -2,7 +2,7 @@
 
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, EqualTo, Length
 
 from admin_app.i18n import _l, wtforms_translations
 
@@ -20,3 +20,17 @@ class LoginForm(BaseForm):
 
     login = StringField(_l("帳號"), validators=[DataRequired(), Length(max=64)])
     password = PasswordField(_l("密碼"), validators=[DataRequired(), Length(max=200)])
+
+
+class PasswordChangeForm(BaseForm):
+    """目前的密碼, and the new one twice; the password rules are checked by the view."""
+
+    current_password = PasswordField(_l("目前的密碼"), validators=[DataRequired(), Length(max=200)])
+    new_password = PasswordField(_l("新密碼"), validators=[DataRequired(), Length(max=200)])
+    confirm_password = PasswordField(
+        _l("再輸入一次新密碼"),
+        validators=[
+            DataRequired(),
+            EqualTo("new_password", message=_l("兩次輸入的新密碼不一致。")),
+        ],
+    )

@@ -1,16 +1,20 @@
-"""The teacher portal: profile, eligibility, the six items, submission and the flow chart.
+"""The teacher portal: profile, eligibility, the six items, submission, the flow chart, the
+review comments, the appeal and the inbox.
 
 Every page works on the logged-in candidate's own case, found through `current_user`, never
-through an id the browser sends; the one id-bearing URL of a document or a past case is checked
-against the candidate and answers 404 for anyone else. Each POST calls one function of
+through an id the browser sends; an id-bearing URL (a document, a past case, a message) is
+checked against the person and answers 404 for anyone else. Each POST calls one function of
 `models.application` (or `models.workflow` for an appeal), commits once, and on a refusal rolls
-back and shows the refusal's message.
+back and shows the refusal's message; opening a message marks it read. What the candidate
+reads of the committee's work never carries a reviewer's or a staff member's name: reviews are
+numbered 委員一, 委員二.
 """
 
 import io
 import logging
 import os
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from decimal import Decimal
 from urllib.parse import quote
 
@@ -32,16 +36,19 @@ from werkzeug.routing import BuildError
 
 from admin_app import storage
 from admin_app.extensions import db
-from admin_app.i18n import _
+from admin_app.i18n import _, _l, now_utc, roc_date, to_taipei
 from admin_app.security import roles_required
 from exports import blank_forms
 from models import (
+    AppealOutcome,
     ApplicationItem,
     AuditEvent,
     Case,
     CaseState,
     Document,
     ItemKind,
+    Notification,
+    ReviewAssignment,
     Role,
     Verdict,
     form_schema,
@@ -91,6 +98,14 @@ ROUND_STATES = (
     CaseState.under_review,
     CaseState.awaiting_verdict,
 )
+ROUND_NAMES = {1: _l("初審"), 2: _l("複審")}
+# reviewers are shown to the candidate by number only, in the order they were assigned
+REVIEWER_NUMERALS = "一二三四五六七八九十"
+APPEAL_DECISIONS = ("accept_appeal", "reject_appeal", "uphold_appeal", "dismiss_appeal")
+# outcomes whose comment is written for the candidate; a 受理 note stays with the centre
+PUBLIC_APPEAL_OUTCOMES = (AppealOutcome.not_accepted, AppealOutcome.upheld, AppealOutcome.dismissed)
+WEEKDAYS = "一二三四五六日"
+MESSAGES_PER_PAGE = 30
 
 
 def hours_text(value):
@@ -99,6 +114,38 @@ def hours_text(value):
 
 
 blueprint.add_app_template_filter(hours_text, "hours")
+
+
+def last_moment(value):
+    """A deadline to the second in Taipei time, ROC style: 115/06/10 23:59:59（星期三）."""
+    if value is None:
+        return ""
+    local = to_taipei(value)
+    return f"{roc_date(local.date())} {local:%H:%M:%S}（星期{WEEKDAYS[local.weekday()]}）"
+
+
+blueprint.add_app_template_filter(last_moment, "roc_moment")
+
+
+@blueprint.app_context_processor
+def inbox_badge():
+    """The header's unread-message count, computed only where a page asks for it."""
+    return {"unread_message_count": unread_message_count}
+
+
+def unread_message_count():
+    """How many of the logged-in person's messages are unread (the header asks once a page)."""
+    if not current_user.is_authenticated:
+        return 0
+    return db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Notification)
+        .where(
+            Notification.user_id == current_user.id,
+            Notification.read_at.is_(None),
+            Notification.withdrawn_at.is_(None),
+        )
+    )
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -193,6 +240,182 @@ def _public_comments(case):
         }
         for event in events
     ]
+
+
+@dataclass
+class RoundFeedback:
+    """What the candidate may read of one round, step by step."""
+
+    number: int
+    returns: list = field(default_factory=list)  # formal-review returns: {at, comment}
+    reviews: list = field(default_factory=list)  # anonymous reviews: {name, results, overall}
+    reviews_pending: bool = False
+    verdict: dict | None = None  # {at, label, comment}
+
+    @property
+    def name(self):
+        return ROUND_NAMES[self.number]
+
+    @property
+    def empty(self):
+        return not (self.returns or self.reviews or self.reviews_pending or self.verdict)
+
+
+@dataclass
+class Feedback:
+    """Everything of the review the candidate may read: the rounds and the appeal."""
+
+    rounds: list
+    appeal: dict | None = None
+
+    @property
+    def empty(self):
+        return self.appeal is None and all(round_.empty for round_ in self.rounds)
+
+
+def _reviewer_name(index):
+    """委員一, 委員二, ...: the only name a reviewer has on the candidate's pages."""
+    numeral = REVIEWER_NUMERALS[index] if index < len(REVIEWER_NUMERALS) else str(index + 1)
+    return _("委員%(number)s", number=numeral)
+
+
+def _anonymous_review(index, assignment):
+    """A submitted review as the candidate reads it: per item 符合/待改進, then the overall."""
+    results = assignment.item_results or {}
+    items = []
+    for item in ApplicationItem:
+        given = results.get(item.value) or {}
+        result = given.get("result")
+        items.append(
+            {
+                "label": item.label,
+                "result": result,
+                "result_label": workflow.ITEM_RESULTS.get(result, ""),
+                "comment": given.get("comment") or "",
+            }
+        )
+    return {"name": _reviewer_name(index), "results": items, "overall": assignment.overall_comment}
+
+
+def _candidate_feedback(case):
+    """What the candidate may read, by round and step; reviews only once the round is judged.
+
+    Only plain values leave this function, so that no template can reach a reviewer or a
+    member of staff through a relationship.
+    """
+    verdicts = {}
+    for verdict in db.session.scalars(
+        sa.select(Verdict)
+        .where(Verdict.case_id == case.id, Verdict.undone_at.is_(None))
+        .order_by(Verdict.decided_at, Verdict.id)
+    ):
+        verdicts[verdict.round] = verdict
+
+    rounds = {number: RoundFeedback(number) for number in range(1, case.round + 1)}
+    for number, verdict in verdicts.items():
+        rounds.setdefault(number, RoundFeedback(number)).verdict = {
+            "at": verdict.decided_at,
+            "label": verdict.decision.label,
+            "comment": verdict.comment,
+        }
+    if case.state in (CaseState.under_review, CaseState.awaiting_verdict):
+        rounds[case.round].reviews_pending = case.round not in verdicts
+
+    if verdicts:
+        assignments = db.session.scalars(
+            sa.select(ReviewAssignment)
+            .where(
+                ReviewAssignment.case_id == case.id,
+                ReviewAssignment.round.in_(list(verdicts)),
+                ReviewAssignment.submitted_at.is_not(None),
+            )
+            .order_by(ReviewAssignment.id)
+        ).all()
+        for number, feedback in rounds.items():
+            own = [assignment for assignment in assignments if assignment.round == number]
+            feedback.reviews = [_anonymous_review(i, a) for i, a in enumerate(own)]
+
+    events = db.session.scalars(
+        sa.select(AuditEvent)
+        .where(
+            AuditEvent.case_id == case.id,
+            AuditEvent.action.in_(("return_for_correction", *APPEAL_DECISIONS)),
+        )
+        .order_by(AuditEvent.created_at, AuditEvent.id)
+    ).all()
+    for event in events:
+        if event.action == "return_for_correction" and event.comment_public:
+            rounds.setdefault(event.round or 1, RoundFeedback(event.round or 1)).returns.append(
+                {"at": event.created_at, "comment": event.comment}
+            )
+
+    appeal = None
+    if case.appeal is not None:
+        document = case.appeal.document
+        appeal = {
+            "filed_at": case.appeal.filed_at,
+            "reason": case.appeal.reason,
+            "document": {"id": document.id, "name": document.original_name} if document else None,
+            "outcome": case.appeal.outcome.label,
+            "decisions": [
+                {
+                    "at": event.created_at,
+                    "label": TRANSITIONS[event.action].label,
+                    "comment": event.comment if event.comment_public else "",
+                }
+                for event in events
+                if event.action in APPEAL_DECISIONS
+            ],
+        }
+    return Feedback(rounds=[rounds[number] for number in sorted(rounds)], appeal=appeal)
+
+
+def _readable_case(case_id):
+    """The candidate's current case, or an earlier one of theirs by id (404 for anyone else's)."""
+    if case_id is None:
+        return _require_case()
+    case = db.session.get(Case, case_id)
+    if case is None or not case.belongs_to(current_user):
+        abort(404)
+    return case, None
+
+
+def _own_message(message_id):
+    """One of the person's own messages that is still standing; 404 for any other id."""
+    notification = db.session.get(Notification, message_id)
+    if (
+        notification is None
+        or notification.user_id != current_user.id
+        or notification.withdrawn_at is not None
+    ):
+        abort(404)
+    return notification
+
+
+def _message_links(notifications):
+    """Where each message points: the candidate's flow page, or a reviewer's own pages."""
+    case_ids = {notification.case_id for notification in notifications if notification.case_id}
+    own = set()
+    if case_ids:
+        own = set(
+            db.session.scalars(
+                sa.select(Case.id).where(
+                    Case.id.in_(case_ids), Case.applicant_id == current_user.id
+                )
+            )
+        )
+    role_home = _role_home()
+
+    links = {}
+    for notification in notifications:
+        if notification.case_id in own:
+            links[notification.id] = (
+                url_for(".flow", case_id=notification.case_id),
+                _("查看流程圖"),
+            )
+        elif notification.case_id and role_home:
+            links[notification.id] = (role_home, _("前往工作頁面"))
+    return links
 
 
 def _role_home():
@@ -478,14 +701,9 @@ def submit():
 @applicant_required
 def flow(case_id=None):
     """流程圖: the whole process with the current step marked, the timeline and comments."""
-    if case_id is None:
-        case, elsewhere = _require_case()
-        if elsewhere:
-            return elsewhere
-    else:
-        case = db.session.get(Case, case_id)
-        if case is None or not case.belongs_to(current_user):
-            abort(404)
+    case, elsewhere = _readable_case(case_id)
+    if elsewhere:
+        return elsewhere
 
     timeline = _state_events(case)
     visited = {"draft"} | {event["key"] for event in timeline}
@@ -501,9 +719,21 @@ def flow(case_id=None):
             "appeal": APPEAL_STEPS,
         },
         timeline=timeline,
-        comments=_public_comments(case),
+        feedback=_candidate_feedback(case),
         appeal_open=workflow.appeal_open(case),
     )
+
+
+@blueprint.route("/apply/comments")
+@blueprint.route("/apply/comments/<int:case_id>")
+@applicant_required
+def comments(case_id=None):
+    """查看審查意見: formal-review comments, the committee's reviews, verdicts and the appeal."""
+    case, elsewhere = _readable_case(case_id)
+    if elsewhere:
+        return elsewhere
+
+    return render_template("portal/comments.html", case=case, feedback=_candidate_feedback(case))
 
 
 @blueprint.route("/apply/appeal", methods=["GET", "POST"])
@@ -513,20 +743,72 @@ def appeal():
     case, elsewhere = _require_case()
     if elsewhere:
         return elsewhere
+    if request.method == "GET":
+        return _appeal_page(case)
 
-    if request.method == "POST":
-        try:
-            workflow.file_appeal(
-                case, current_user, request.form.get("reason", ""), request.files.get("file")
-            )
-            db.session.commit()
-        except TransitionRefused as refusal:
-            _refused(refusal)
-            return redirect(url_for(".appeal"))
-        flash(_("已提出申復，認證中心將通知您是否受理。"), "success")
-        return redirect(url_for(".flow"))
+    reason = request.form.get("reason", "")
+    if workflow.appeal_open(case) and request.form.get("confirm") != "yes":
+        flash(_("送出前請勾選「我已確認申復理由與附件無誤」。"), "error")
+        return _appeal_page(case, reason)
 
-    return render_template("portal/appeal.html", case=case, appeal_open=workflow.appeal_open(case))
+    try:
+        workflow.file_appeal(case, current_user, reason, request.files.get("file"))
+        db.session.commit()
+    except TransitionRefused as refusal:
+        _refused(refusal)
+        return _appeal_page(case, reason)
+
+    flash(_("已提出申復，認證中心將通知您是否受理。"), "success")
+    return redirect(url_for(".appeal"))
+
+
+def _appeal_page(case, reason=""):
+    """The appeal form while the window is open, else the appeal filed and its outcome."""
+    appeal = case.appeal
+    return render_template(
+        "portal/appeal.html",
+        case=case,
+        appeal=appeal,
+        appeal_open=workflow.appeal_open(case),
+        outcome_comment=(
+            appeal.comment if appeal and appeal.outcome in PUBLIC_APPEAL_OUTCOMES else ""
+        ),
+        reason=reason,
+    )
+
+
+@blueprint.route("/messages")
+@login_required
+def messages():
+    """訊息: the person's messages, newest first, unread ones marked."""
+    page = max(request.args.get("page", 1, type=int), 1)
+    query = (
+        sa.select(Notification)
+        .where(Notification.user_id == current_user.id, Notification.withdrawn_at.is_(None))
+        .order_by(Notification.created_at.desc(), Notification.id.desc())
+    )
+    pagination = db.paginate(query, page=page, per_page=MESSAGES_PER_PAGE, error_out=False)
+    return render_template(
+        "portal/messages.html",
+        pagination=pagination,
+        links=_message_links(pagination.items),
+    )
+
+
+@blueprint.route("/messages/<int:message_id>")
+@login_required
+def message(message_id):
+    """One message in full; opening it marks it read."""
+    notification = _own_message(message_id)
+    if notification.read_at is None:
+        notification.read_at = now_utc()
+        db.session.commit()
+
+    return render_template(
+        "portal/message.html",
+        notification=notification,
+        link=_message_links([notification]).get(notification.id),
+    )
 
 
 @blueprint.errorhandler(RequestEntityTooLarge)

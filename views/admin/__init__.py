@@ -31,6 +31,7 @@ from models.application import current_cycle
 from .. import spreadsheets_admin
 from .base import StaffAccess
 from .cases import CaseView
+from .certificates import CertificateView
 from .people import CountyView, SchoolView, TrainingRecordView, UserView
 from .records import AuditEventView, DocumentView
 from .settings import CycleView, FormTemplateView
@@ -78,6 +79,9 @@ def init_admin(app):
     )
     views = [
         CaseView(Case, name=_l("案件"), endpoint="case", category=CASES),
+        CertificateView(
+            name=_l("發證與公告"), endpoint="certificates", url="certificates", category=CASES
+        ),
         DocumentView(Document, name=_l("上傳文件"), endpoint="document", category=CASES),
         UserView(User, name=_l("使用者"), endpoint="user", category=PEOPLE),
         SchoolView(School, name=_l("學校"), endpoint="school", category=PEOPLE),

@@ -22,7 +22,7 @@ from models import (
     ItemKind,
     state_label,
 )
-from models.application import UPLOAD_KINDS
+from models.application import UPLOAD_KINDS, current_cycle
 from models.form_schema import render_readable
 from models.operations import TRANSITIONS
 from models.people import County
@@ -37,12 +37,14 @@ from .base import (
     round_filter,
     round_label,
 )
+from .case_workflow import CaseWorkflowMixin, case_page_workflow
 
 # audited actions that are not state changes, as a clerk reads them
 EVENT_LABELS = {
     "open_case": _l("建立申請案"),
     "upload_document": _l("上傳文件"),
     "save_record": _l("儲存紀錄表"),
+    "submit_review": _l("委員送出審查意見"),
     "login": _l("登入"),
     "create_account": _l("建立帳號"),
     "update_account": _l("修改帳號"),
@@ -139,13 +141,53 @@ def event_rows(events):
     return rows
 
 
-class CaseView(StaffModelView):
+# the states staff act on, in the order of the process; None: both rounds in one queue
+WORK_QUEUES = (
+    (CaseState.formal_review, 1),
+    (CaseState.awaiting_assignment, 1),
+    (CaseState.awaiting_assignment, 2),
+    (CaseState.under_review, None),
+    (CaseState.awaiting_verdict, 1),
+    (CaseState.awaiting_verdict, 2),
+    (CaseState.appeal_filed, None),
+    (CaseState.appeal_review, None),
+    (CaseState.passed, None),
+    (CaseState.certified, None),
+)
+
+
+def work_queues(cycle):
+    """The queues staff work through in a cycle, each (label, count, list filter arguments)."""
+    found = {}
+    if cycle is not None:
+        rows = db.session.execute(
+            sa.select(Case.state, Case.round, sa.func.count())
+            .where(Case.cycle_id == cycle.id)
+            .group_by(Case.state, Case.round)
+        ).all()
+        found = {(state, round_): count for state, round_, count in rows}
+    queues = []
+    for state, round_ in WORK_QUEUES:
+        arguments = {"flt0_0": cycle.id} if cycle is not None else {}
+        arguments["flt1_2"] = state.value
+        if round_ is not None:
+            arguments["flt2_3"] = round_
+            count = found.get((state, round_), 0)
+        else:
+            count = sum(n for (each, _round), n in found.items() if each is state)
+        label = state_label(state, round_) if round_ is not None else state.label
+        queues.append((str(label), count, arguments))
+    return queues
+
+
+class CaseView(CaseWorkflowMixin, StaffModelView):
     """案件: every application; created by applicants, moved on only by the workflow."""
 
     can_create = False
     can_edit = False
     can_delete = False
     can_view_details = True
+    list_template = "admin/case_list.html"
     details_template = "admin/case_details.html"
 
     column_list = [
@@ -219,9 +261,17 @@ class CaseView(StaffModelView):
         query, joins = super()._order_by(query, joins, sort_joins, sort_field, sort_desc)
         return query.order_by(Case.id), joins
 
+    @expose("/")
+    def index_view(self):
+        """The list, with a link to each work queue of the current cycle above it."""
+        cycle = current_cycle()
+        self._template_args["queue_cycle"] = cycle
+        self._template_args["queues"] = work_queues(cycle)
+        return super().index_view()
+
     @expose("/details/")
     def details_view(self):
-        """The whole case on one page: applicant, six items of every round, audit trail."""
+        """The whole case on one page: applicant, next step, rounds, six items, audit trail."""
         return_url = get_redirect_target() or self.get_url(".index_view")
         case = db.session.scalar(
             sa.select(Case)
@@ -268,4 +318,5 @@ class CaseView(StaffModelView):
             round_label=round_label,
             size_text=size_text,
             return_url=return_url,
+            **case_page_workflow(case),
         )

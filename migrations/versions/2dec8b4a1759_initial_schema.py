@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 9b948845550a
+Revision ID: 2dec8b4a1759
 Revises: 
-Create Date: 2026-12-04 13:02:45.093155
+Create Date: 2026-12-04 14:28:01.009409
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import models.types
 
 
 # revision identifiers, used by Alembic.
-revision = '9b948845550a'
+revision = '2dec8b4a1759'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -62,6 +62,21 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_form_template')),
     sa.UniqueConstraint('code', name=op.f('uq_form_template_code'))
     )
+    op.create_table('login_throttle',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('scope', sa.String(length=10), nullable=False),
+    sa.Column('subject', sa.String(length=100), nullable=False),
+    sa.Column('window_start', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('failures', sa.Integer(), nullable=False),
+    sa.Column('locked_until', models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("scope IN ('account', 'address')", name=op.f('ck_login_throttle_known_scope')),
+    sa.CheckConstraint('failures >= 0', name=op.f('ck_login_throttle_failures_not_negative')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_login_throttle')),
+    sa.UniqueConstraint('scope', 'subject', name='uq_login_throttle_key')
+    )
+    with op.batch_alter_table('login_throttle', schema=None) as batch_op:
+        batch_op.create_index('ix_login_throttle_window', ['window_start'], unique=False)
+
     op.create_table('school',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('code', sa.String(length=20), nullable=True),
@@ -445,6 +460,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_school_county_id'))
 
     op.drop_table('school')
+    with op.batch_alter_table('login_throttle', schema=None) as batch_op:
+        batch_op.drop_index('ix_login_throttle_window')
+
+    op.drop_table('login_throttle')
     op.drop_table('form_template')
     op.drop_table('cycle')
     op.drop_table('county')
