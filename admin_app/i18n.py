@@ -59,6 +59,15 @@ def roc_datetime(value):
     return f"{roc_date(local.date())} {local:%H:%M}"
 
 
+def roc_moment(value):
+    """A moment to the second in Taipei time, ROC style: 115/06/10 23:59:59（星期三）."""
+    if value is None:
+        return ""
+    local = to_taipei(value)
+    weekday = "一二三四五六日"[local.weekday()]
+    return f"{roc_date(local.date())} {local:%H:%M:%S}（星期{weekday}）"
+
+
 def academic_year_of(day):
     """The 學年度 a date falls in: 學年度 N runs 1 August N+1911 to 31 July N+1912."""
     if isinstance(day, datetime):

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from admin_app.extensions import db
-from admin_app.i18n import now_utc, roc_date, roc_datetime, to_taipei
+from admin_app.i18n import now_utc, roc_date, roc_datetime, roc_moment
 
 from .case import Case, CaseState
 from .messages import Notification, OutgoingMail
@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 ROUND_NAMES = {1: "初審", 2: "複審"}
 # days before a review's deadline its reviewer is reminded (setting REVIEW_REMINDER_DAYS)
 REVIEW_REMINDER_DAYS = 3
-WEEKDAYS = "一二三四五六日"
 
 
 # --- messages to the candidate --------------------------------------------------------------
@@ -237,13 +236,12 @@ def _templates():
             auto_reload=current_app.debug,
         )
         environment.filters.update(
-            roc_date=roc_date, roc_datetime=roc_datetime, roc_moment=roc_moment
+            roc_date=roc_date, roc_datetime=roc_datetime, roc_moment=mail_moment
         )
         current_app.extensions["notify_templates"] = environment
     return environment
 
 
-def roc_moment(value):
-    """A moment to the second in Taipei time, ROC style: 民國 115/06/10 23:59:59（星期三）."""
-    local = to_taipei(value)
-    return f"民國 {roc_date(local.date())} {local:%H:%M:%S}（星期{WEEKDAYS[local.weekday()]}）"
+def mail_moment(value):
+    """A moment as letters write it: 民國 115/06/10 23:59:59（星期三）."""
+    return f"民國 {roc_moment(value)}"

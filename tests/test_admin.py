@@ -634,6 +634,20 @@ def test_admin_creates_an_admin_account(login, admin_user):
     assert event.actor_id == admin_user.id and "boss" in event.comment
 
 
+@pytest.mark.parametrize(
+    ("password", "problem"),
+    [("short1", "密碼至少需要"), ("12345678901234", "不可全為數字"), ("newteacher", "不可與帳號")],
+)
+def test_a_weak_password_is_refused_with_the_reason(login, staff, school, password, problem):
+    data = {**_account("newteacher", "applicant"), "position": "teacher", "school": school.id}
+
+    response = login(staff).post("/admin/user/new/", data={**data, "new_password": password})
+
+    assert response.status_code == 200
+    assert problem in page(response)
+    assert db.session.scalar(sa.select(User).where(User.login == "newteacher")) is None
+
+
 def test_password_hash_is_never_shown(login, admin_user, teacher):
     client = login(admin_user)
     pages = [client.get("/admin/user/"), client.get(f"/admin/user/edit/?id={teacher.id}")]

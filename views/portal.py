@@ -36,7 +36,7 @@ from werkzeug.routing import BuildError
 
 from admin_app import storage
 from admin_app.extensions import db
-from admin_app.i18n import _, _l, now_utc, roc_date, to_taipei
+from admin_app.i18n import _, _l, now_utc, roc_moment
 from admin_app.security import roles_required
 from exports import blank_forms
 from models import (
@@ -104,7 +104,6 @@ REVIEWER_NUMERALS = "一二三四五六七八九十"
 APPEAL_DECISIONS = ("accept_appeal", "reject_appeal", "uphold_appeal", "dismiss_appeal")
 # outcomes whose comment is written for the candidate; a 受理 note stays with the centre
 PUBLIC_APPEAL_OUTCOMES = (AppealOutcome.not_accepted, AppealOutcome.upheld, AppealOutcome.dismissed)
-WEEKDAYS = "一二三四五六日"
 MESSAGES_PER_PAGE = 30
 
 
@@ -116,15 +115,7 @@ def hours_text(value):
 blueprint.add_app_template_filter(hours_text, "hours")
 
 
-def last_moment(value):
-    """A deadline to the second in Taipei time, ROC style: 115/06/10 23:59:59（星期三）."""
-    if value is None:
-        return ""
-    local = to_taipei(value)
-    return f"{roc_date(local.date())} {local:%H:%M:%S}（星期{WEEKDAYS[local.weekday()]}）"
-
-
-blueprint.add_app_template_filter(last_moment, "roc_moment")
+blueprint.add_app_template_filter(roc_moment, "roc_moment")
 
 
 @blueprint.app_context_processor

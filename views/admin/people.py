@@ -9,6 +9,7 @@ from wtforms.validators import Length, NumberRange, Optional, ValidationError
 
 from admin_app.extensions import db
 from admin_app.i18n import _, _l, academic_year_of
+from admin_app.security import PASSWORD_MIN_LENGTH, password_problems
 from models import Case, County, Position, Role, School, TrainingRecord, User
 from models.operations import record_event
 
@@ -102,8 +103,12 @@ class UserView(StaffModelView):
     form_extra_fields = {
         "new_password": WriteOnlyPasswordField(
             _l("設定新密碼"),
-            validators=[Optional(), Length(min=8, max=200)],
-            description=_l("建立帳號時必填；修改時留空表示不變更密碼。至少 8 個字元。"),
+            validators=[Optional(), Length(max=200)],
+            description=_l(
+                "建立帳號時必填；修改時留空表示不變更密碼。至少 %(count)s 個字元，"
+                "不可全為數字，不可與帳號或姓名相同。",
+                count=PASSWORD_MIN_LENGTH,
+            ),
         )
     }
 
@@ -117,6 +122,9 @@ class UserView(StaffModelView):
 
         password = form.new_password.data
         if password:
+            problems = password_problems(password, model)
+            if problems:
+                raise ValidationError(" ".join(problems))
             model.set_password(password)
         elif is_created:
             raise ValidationError(_("建立帳號時必須設定密碼。"))
