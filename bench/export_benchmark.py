@@ -248,9 +248,11 @@ def _app(database_path):
     from admin_app import create_app
 
     os.environ.setdefault("INSTANCE_PATH", os.path.join(tempfile.gettempdir(), "bench-instance"))
+    # a path is a SQLite file; a URL (bench/run.py on PostgreSQL) is used as it is
+    uri = database_path if "://" in database_path else f"sqlite:///{database_path}"
     return create_app(
         {
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database_path}",
+            "SQLALCHEMY_DATABASE_URI": uri,
             "SECRET_KEY": "benchmark",
             "JOBS_IN_PROCESS": False,
         }
@@ -262,7 +264,13 @@ def build(database_path, rows):
     from admin_app import demo
     from models import Cycle
 
-    if os.path.exists(database_path):
+    if "://" in database_path:
+        engine = sa.create_engine(database_path)
+        with engine.begin() as connection:
+            connection.execute(sa.text("DROP SCHEMA public CASCADE"))
+            connection.execute(sa.text("CREATE SCHEMA public"))
+        engine.dispose()
+    elif os.path.exists(database_path):
         os.remove(database_path)
     app = _app(database_path)
     with app.app_context():

@@ -1,0 +1,1 @@
+"""Benchmarks: a national-scale dataset builder and the measurements run against it."""
