@@ -243,6 +243,11 @@ def submit_application(case, user):
     """Send the application to formal review (first submission or after a return)."""
     if not case.belongs_to(user):
         raise ApplicationRefused(_("您沒有權限送出此申請。"))
+    if not case.is_editable:
+        # a second click or a stale page: the file has already gone to the centre
+        raise ApplicationRefused(
+            _("此申請已送出，目前狀態為「%(status)s」，無須再次送出。", status=case.status_label)
+        )
     if case.state is CaseState.revision_requested:
         return submit_revision(case, user)
     _require_complete(case)

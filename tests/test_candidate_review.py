@@ -386,9 +386,7 @@ def test_revision_is_confirmed_then_sent_once(login, teacher, revision):
     assert "沿用初審資料" in body
 
     again = client.post("/apply/submit", follow_redirects=True)
-    assert "此案件目前為「複審分發委員」，無法執行「送出審查文件」。請重新整理頁面。" in (
-        flashes(again)
-    )
+    assert "此申請已送出，目前狀態為「複審分發委員」，無須再次送出。" in flashes(again)
     assert (
         count(AuditEvent, AuditEvent.case_id == case.id, AuditEvent.action == "submit_revision")
         == 1

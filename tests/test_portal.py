@@ -619,7 +619,7 @@ def test_crafted_posts_after_submission_change_nothing(login, teacher, submitted
     assert "此申請目前為「形式審查」，無法修改。" in flashes(saved)
 
     again = client.post("/apply/submit", follow_redirects=True)
-    assert any("無法執行「送出審查文件」" in message for message in flashes(again))
+    assert "此申請已送出，目前狀態為「形式審查」，無須再次送出。" in flashes(again)
 
     assert count(Document) == documents
     assert count(AuditEvent) == events
@@ -661,7 +661,7 @@ def test_double_submit_changes_the_case_once(login, teacher, filled_case):
     client.post("/apply/submit")
     second = client.post("/apply/submit", follow_redirects=True)
 
-    assert "此案件目前為「形式審查」，無法執行「送出審查文件」。請重新整理頁面。" in flashes(second)
+    assert "此申請已送出，目前狀態為「形式審查」，無須再次送出。" in flashes(second)
     assert (
         count(AuditEvent, AuditEvent.case_id == filled_case.id, AuditEvent.action == "submit") == 1
     )
