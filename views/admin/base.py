@@ -13,7 +13,7 @@ from flask_admin.model import typefmt
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy.exc import IntegrityError
-from wtforms import DateTimeLocalField, SelectField
+from wtforms import DateTimeLocalField, SelectField, ValidationError
 from wtforms.fields.choices import Choice, SelectChoice
 
 from admin_app.extensions import db, login_manager
@@ -81,8 +81,9 @@ class EnumSelectField(SelectField):
                 raise ValueError(self.gettext("Not a valid choice.")) from error
 
     def pre_validate(self, form):
+        # a ValidationError, not a ValueError: WTForms turns only the former into a field error
         if self.data is None and not self.allow_blank:
-            raise ValueError(self.gettext("Not a valid choice."))
+            raise ValidationError(self.gettext("Not a valid choice."))
 
     def _value(self):
         return self.data.value if self.data is not None else ""
