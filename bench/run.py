@@ -293,24 +293,21 @@ def _direct_issue(db, cycle):
         padded = "printf('%05d', c.certificate_counter + s.n)"
     number = f"'進階回饋字第' || :year || {padded} || '號'"
     statement = f"""
-        UPDATE "case" SET state = 'certified', version = version + 1,
-            certificate_seq = (SELECT c.certificate_counter + s.n FROM cycle c, ranked s
-                               WHERE c.id = :cycle AND s.id = "case".id),
-            certificate_number = (SELECT {number} FROM cycle c, ranked s
-                                  WHERE c.id = :cycle AND s.id = "case".id),
-            certified_at = :moment, state_changed_at = :moment, updated_at = :moment
-        WHERE id IN (SELECT id FROM ranked)
-    """  # noqa: S608 (no user input; the dialect picks one of two fixed fragments)
-    ranked = """
         WITH ranked AS (
             SELECT id, row_number() OVER (ORDER BY county_id, submitted_at, id) AS n
             FROM "case" WHERE cycle_id = :cycle AND state = 'passed')
-    """
+        UPDATE "case" SET state = 'certified', version = version + 1,
+            certificate_seq = c.certificate_counter + s.n,
+            certificate_number = {number},
+            certified_at = :moment, state_changed_at = :moment, updated_at = :moment
+        FROM ranked s, cycle c
+        WHERE "case".id = s.id AND c.id = :cycle
+    """  # noqa: S608 (no user input; the dialect picks one of two fixed fragments)
     moment = datetime.now(UTC)
     if dialect == "sqlite":
         moment = moment.replace(tzinfo=None).isoformat(" ")
     result = db.session.execute(
-        sa.text(ranked + statement),
+        sa.text(statement),
         {"cycle": cycle.id, "year": str(cycle.academic_year), "moment": moment},
     )
     return result.rowcount

@@ -91,6 +91,16 @@ def announced(case, event):
     return _tell_applicant(case, event, "announced")
 
 
+def certified_many(cases, event_ids):
+    """The certificate-number message to every case of a bulk issue, inserted in bulk."""
+    return _tell_applicants(cases, event_ids, "certified")
+
+
+def announced_many(cases, event_ids):
+    """The announcement message to every case of a bulk announcement, inserted in bulk."""
+    return _tell_applicants(cases, event_ids, "announced")
+
+
 def verdict_recorded(case, event, decision, round_):
     """The message for a verdict: 通過, 修正後通過, 修正後複審 or 未通過."""
     if decision in (Decision.passed, Decision.passed_after_revision):
@@ -217,6 +227,61 @@ def _tell(user, kind, case, event, **context):
         )
     )
     return notification
+
+
+def _tell_applicants(cases, event_ids, kind):
+    """`_tell` for many candidates at once: each message rendered, then two multi-row INSERTs.
+
+    The e-mails are left to the mail worker (a bulk step's thousands of mails are never sent
+    from the request), so they are not added to the session's after-commit delivery.
+    """
+    moment = now_utc()
+    messages = []
+    for case, event_id in zip(cases, event_ids, strict=True):
+        user = case.applicant
+        subject, body = render(kind, user=user, case=case, cycle=case.cycle)
+        messages.append((case, user, event_id, subject, body))
+    if not messages:
+        return 0
+
+    table = Notification.__table__
+    notification_ids = db.session.scalars(
+        sa.insert(table).returning(table.c.id, sort_by_parameter_order=True),
+        [
+            {
+                "user_id": user.id,
+                "case_id": case.id,
+                "event_id": event_id,
+                "kind": kind,
+                "subject": subject,
+                "body": body,
+                "created_at": moment,
+            }
+            for case, user, event_id, subject, body in messages
+        ],
+    ).all()
+    mails = [
+        {
+            "notification_id": notification_id,
+            "case_id": case.id,
+            "event_id": event_id,
+            "kind": kind,
+            "recipient": user.email,
+            "subject": subject,
+            "body": body,
+            "created_at": moment,
+            "next_attempt_at": moment,
+        }
+        for notification_id, (case, user, event_id, subject, body) in zip(
+            notification_ids, messages, strict=True
+        )
+        if user.email
+    ]
+    for user_id in sorted({user.id for _case, user, *_rest in messages if not user.email}):
+        log.warning("user %s has no e-mail address: %s message kept in the portal", user_id, kind)
+    if mails:
+        db.session.execute(sa.insert(OutgoingMail.__table__), mails)
+    return len(messages)
 
 
 def _templates():
