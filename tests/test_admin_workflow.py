@@ -20,6 +20,8 @@ from models import (
 
 from .conftest import PASSWORD
 from .factories import case_in, new_applicant, pdf_upload, reviewers
+from .pages import admin_flashes as flashes
+from .pages import text as page
 
 S = CaseState
 
@@ -34,21 +36,6 @@ def login(login):
         return client
 
     return do_login
-
-
-def page(response):
-    return response.get_data(as_text=True)
-
-
-def flashes(response):
-    """The flash messages on a back-office page, as plain text."""
-    found = re.findall(
-        r'<div class="alert alert-[a-z]+ alert-dismissable">\s*<button[^>]*>&times;</button>'
-        r"(.*?)</div>",
-        page(response),
-        re.S,
-    )
-    return [html.unescape(message.strip()) for message in found]
 
 
 def state_of(case):

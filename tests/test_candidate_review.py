@@ -28,6 +28,7 @@ from models import (
 from models.application import submit_application
 
 from .factories import case_in, pdf_upload, reviewers
+from .pages import flashes_of
 from .test_portal import flashes, item_block, read_form, text
 
 REVIEWER_NAMES = ("王大明審查委員", "李小華審查委員")
@@ -486,13 +487,6 @@ def test_appeal_with_a_pdf_is_filed_once(login, teacher, failed):
     again = client.post("/apply/appeal", data=appeal_post(), follow_redirects=True)
     assert "此案件目前為「申復申請中」，無法執行「提出申復」。請重新整理頁面。" in flashes(again)
     assert count(Appeal) == 1
-
-
-def flashes_of(page):
-    return [
-        re.sub(r"<[^>]+>", "", message).strip()
-        for message in re.findall(r'<div class="flash[^"]*"[^>]*>(.*?)</div>', page, re.S)
-    ]
 
 
 def test_appeal_a_minute_before_the_deadline_is_taken(login, teacher, failed):

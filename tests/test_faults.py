@@ -32,19 +32,11 @@ from models.application import open_case
 
 from .conftest import PASSWORD
 from .factories import case_in, reviewers
+from .pages import count, text
 from .test_reviewer import assignment_of, complete_review
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 STORE_FAILED = "伺服器暫時無法儲存檔案（儲存空間不足或故障），請稍後再試。"
-
-
-def text(response):
-    return response.get_data(as_text=True)
-
-
-def count(model, *where):
-    db.session.expire_all()
-    return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
 
 
 def files_under(folder):

@@ -31,18 +31,7 @@ from models import (
 from models.application import attach_document, open_case
 
 from .factories import case_in, pdf_upload
-
-
-def text(response):
-    return response.get_data(as_text=True)
-
-
-def flashes(response):
-    """The flash messages on a page, as plain text."""
-    return [
-        re.sub(r"<[^>]+>", "", message).strip()
-        for message in re.findall(r'<div class="flash[^"]*"[^>]*>(.*?)</div>', text(response), re.S)
-    ]
+from .pages import count, flashes, text
 
 
 class FormReader(HTMLParser):
@@ -125,11 +114,6 @@ def entry_of(case, item):
     return db.session.scalar(
         sa.select(FormEntry).where(FormEntry.case_id == case.id, FormEntry.item == item)
     )
-
-
-def count(model, *where):
-    db.session.expire_all()
-    return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
 
 
 def item_order(page):

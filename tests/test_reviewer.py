@@ -13,18 +13,7 @@ from models import ApplicationItem, CaseState, Decision, ReviewAssignment, workf
 from models.application import attach_document, effective_documents, submit_application
 
 from .factories import case_in, pdf_upload, reviewers
-
-
-def text(response):
-    return response.get_data(as_text=True)
-
-
-def flashes(response):
-    """The flash messages on a page, as plain text."""
-    return [
-        re.sub(r"<[^>]+>", "", message).strip()
-        for message in re.findall(r'<div class="flash[^"]*"[^>]*>(.*?)</div>', text(response), re.S)
-    ]
+from .pages import flashes, text
 
 
 def complete_review(recommendation=Decision.passed, **changes):

@@ -1,7 +1,6 @@
 """Logging in safely: throttling, the audit trail of logins, password rules and changes,
 cookies, the session lifetime and the security headers of pages and downloads."""
 
-import re
 import threading
 from datetime import timedelta
 
@@ -18,21 +17,11 @@ from models import AuditEvent, Document, LoginThrottle, Role, User
 from models import login_throttle as throttle_module
 
 from .conftest import PASSWORD
+from .pages import flashes, text
 
 WRONG = "wrong-password-99"
 LOCKED = "登入失敗次數過多，請 15 分鐘後再試。"
 FAILED = "帳號或密碼錯誤。"
-
-
-def text(response):
-    return response.get_data(as_text=True)
-
-
-def flashes(response):
-    return [
-        re.sub(r"<[^>]+>", "", message).strip()
-        for message in re.findall(r'<div class="flash[^"]*"[^>]*>(.*?)</div>', text(response), re.S)
-    ]
 
 
 def attempt(client, login, password, address="198.51.100.1", headers=None):

@@ -15,18 +15,9 @@ from admin_app.extensions import db
 from models import AuditEvent, Document, DocumentKind
 from models.application import open_case
 
+from .pages import flashes, text
+
 STORED_NAME = re.compile(r"[0-9a-f]{2}/[0-9a-f]{32}\.pdf")
-
-
-def text(response):
-    return response.get_data(as_text=True)
-
-
-def flashes(response):
-    return [
-        re.sub(r"<[^>]+>", "", message).strip()
-        for message in re.findall(r'<div class="flash[^"]*"[^>]*>(.*?)</div>', text(response), re.S)
-    ]
 
 
 def stored_files(app):
