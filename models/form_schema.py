@@ -1211,4 +1211,10 @@ def _input_cell(column, name, value, aria_label, errors):
         ]
         control = _control(column, name, element_id, value, described, message)
     cell_class = Markup(' class="has-error"') if message else Markup("")
-    return Markup("<td{}>{}{}</td>").format(cell_class, control, _error(message, element_id))
+    # the column heading again, shown only where a narrow screen stacks the table's cells
+    heading = Markup('<span class="cell-label" aria-hidden="true">{}{}</span>').format(
+        _label(column), _required_mark(column)
+    )
+    return Markup("<td{}>{}{}{}</td>").format(
+        cell_class, heading, control, _error(message, element_id)
+    )
