@@ -130,6 +130,8 @@ class Case(db.Model):
         sa.Index("ix_case_list", "cycle_id", "county_id", "state", "submitted_at"),
         sa.Index("ix_case_cycle_submitted", "cycle_id", "submitted_at"),
         sa.Index("ix_case_state", "state", "round"),
+        # the work-queue counts and the certificate steps read one cycle's cases by state
+        sa.Index("ix_case_cycle_state", "cycle_id", "state", "round"),
     )
 
     def __str__(self):

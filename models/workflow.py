@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from admin_app.extensions import db
 from admin_app.i18n import _, now_utc, roc_datetime
@@ -205,10 +206,11 @@ def apply_assignment_plan(plan, staff):
 
 
 def assignments_of(reviewer, open_only=False):
-    """The assignments of one reviewer, newest first."""
+    """The assignments of one reviewer, newest first, with their cases and schools loaded."""
     query = (
         sa.select(ReviewAssignment)
         .where(ReviewAssignment.reviewer_id == reviewer.id)
+        .options(selectinload(ReviewAssignment.case).selectinload(Case.school))
         .order_by(ReviewAssignment.assigned_at.desc())
     )
     if open_only:
@@ -544,6 +546,7 @@ def passed_cases(cycle):
     return db.session.scalars(
         sa.select(Case)
         .where(Case.cycle_id == cycle.id, Case.state == CaseState.passed)
+        .options(selectinload(Case.school), selectinload(Case.county))
         .order_by(Case.county_id, Case.submitted_at, Case.id)
     ).all()
 

@@ -2,7 +2,9 @@
 
 import io
 import uuid
+from contextlib import contextmanager
 
+import sqlalchemy as sa
 from werkzeug.datastructures import FileStorage
 
 from admin_app import demo
@@ -81,3 +83,18 @@ def case_in(state, cycle, staff, round_=1, applicant=None, panel=None):
     db.session.commit()
     db.session.refresh(case)
     return case
+
+
+@contextmanager
+def counted_statements():
+    """The SQL statements run inside the block, for tests that a page's count stays flat."""
+    statements = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)

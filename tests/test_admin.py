@@ -3,7 +3,6 @@
 import json
 import os
 import re
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -33,7 +32,7 @@ from models import (
 from models.application import attach_document, open_case, save_record, submit_application
 
 from .conftest import PASSWORD
-from .factories import case_in, new_applicant, pdf_upload
+from .factories import case_in, counted_statements, new_applicant, pdf_upload
 
 # filter positions in the case list: flt<n>_<position>=value
 CYCLE, COUNTY, STATE, ROUND = 0, 1, 2, 3
@@ -47,21 +46,6 @@ def listed_cases(response):
 
 def page(response):
     return response.get_data(as_text=True)
-
-
-@contextmanager
-def counted_statements():
-    """Count the SQL statements run inside the block."""
-    statements = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", count)
 
 
 def county(name):

@@ -15,7 +15,6 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy.orm import selectinload
 
 from admin_app import storage
 from admin_app.extensions import db
@@ -23,7 +22,6 @@ from admin_app.i18n import _, _l, now_utc
 from admin_app.security import roles_required
 from models import (
     ApplicationItem,
-    Case,
     Document,
     FormEntry,
     ItemKind,
@@ -204,13 +202,6 @@ def _render(assignment, typed):
 def index():
     """我的審查案件: the reviewer's assignments, open ones first (soonest due), then submitted."""
     assignments = workflow.assignments_of(current_user)
-
-    # one query for the cases and schools, instead of one per row
-    case_ids = {assignment.case_id for assignment in assignments}
-    if case_ids:
-        db.session.scalars(
-            sa.select(Case).where(Case.id.in_(case_ids)).options(selectinload(Case.school))
-        ).all()
 
     now = now_utc()
     open_ = sorted(

@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from flask import request, url_for
+from flask import g, request, url_for
 from flask_admin import expose
 from flask_admin.helpers import get_redirect_target
 from sqlalchemy.orm import joinedload
@@ -73,7 +73,11 @@ def county_options():
 
 
 def details_url(case_id):
-    return url_for("case.details_view", id=case_id)
+    """The case page's address; its base is built once per request (two links per list row)."""
+    base = g.get("case_details_base")
+    if base is None:
+        base = g.case_details_base = url_for("case.details_view")
+    return f"{base}?id={case_id}"
 
 
 def size_text(size):
@@ -187,6 +191,9 @@ class CaseView(CaseWorkflowMixin, StaffModelView):
     can_edit = False
     can_delete = False
     can_view_details = True
+    # the case number and the name already link to the case page; an icon per row would only
+    # cost another URL to build and another macro to render on every row
+    column_display_actions = False
     list_template = "admin/case_list.html"
     details_template = "admin/case_details.html"
 
