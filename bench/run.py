@@ -666,15 +666,13 @@ def export_database(database_url, rows):
         return os.path.join(OUT, f"export-{rows}.db")
     base = sa.engine.make_url(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
     name = f"{base.database}_export"
-    engine = sa.create_engine(base)
+    engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:
         exists = connection.scalar(
             sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
         )
         if not exists:
-            connection.execution_options(isolation_level="AUTOCOMMIT").execute(
-                sa.text(f'CREATE DATABASE "{name}"')
-            )
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
     engine.dispose()
     return base.set(database=name).render_as_string(hide_password=False)
 
