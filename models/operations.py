@@ -17,7 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from admin_app.extensions import db
 from admin_app.i18n import _, _l, now_utc
 
-from .audit import AuditEvent
+from .audit import EVENT_LABELS, AuditEvent
 from .case import Case, CaseState
 from .people import Role
 
@@ -298,7 +298,10 @@ def _check(case, action, actor, comment):
 
 
 def record_event(case, action, actor, *, comment="", comment_public=False):
-    """Audit something done to a case that does not change its state (an upload, an edit)."""
+    """Audit something done that is not a state change (an upload, a login, an edit)."""
+    if action not in EVENT_LABELS:
+        # XXX: the people who read the trail need a name for every kind of event
+        raise ValueError(f"audit action {action!r} has no label in models.audit.EVENT_LABELS")
     event = AuditEvent(
         actor_id=actor.id if actor is not None else None,
         case_id=case.id if case is not None else None,

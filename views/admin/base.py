@@ -19,6 +19,7 @@ from wtforms.fields.choices import Choice, SelectChoice
 from admin_app.extensions import db, login_manager
 from admin_app.i18n import TAIPEI, _, _l, roc_date, roc_datetime, to_taipei
 from models import Role
+from models.operations import record_event
 from models.types import LabelledEnum
 from views.forms import BaseForm
 
@@ -226,8 +227,30 @@ class StaffModelView(StaffAccess, ModelView):
     can_set_page_size = False
     column_display_actions = True
 
+    # whether creating, editing and deleting rows here is audited as create/update/delete_record;
+    # a view that records its own kind of event for its changes turns this off
+    audit_changes = True
+
     def __init__(self, model, **kwargs):
         super().__init__(model, db, **kwargs)
+
+    def _on_model_change(self, form, model, is_created):
+        # Flask-Admin calls this between filling the row and committing: one transaction for both
+        super()._on_model_change(form, model, is_created)
+        if self.audit_changes:
+            action = "create_record" if is_created else "update_record"
+            record_event(None, action, current_user, comment=self._audit_comment(model))
+
+    def delete_model(self, model):
+        if self.audit_changes:
+            # added before Flask-Admin deletes and commits, so that both are kept or both undone
+            record_event(None, "delete_record", current_user, comment=self._audit_comment(model))
+        return super().delete_model(model)
+
+    def _audit_comment(self, model):
+        """「學校：臺北市立信義國民中學（#12）」: which row, as the audit trail shows it."""
+        number = getattr(model, "id", None)
+        return f"{self.name}：{model}" + (f"（#{number}）" if number else "")
 
     @action(
         "delete",

@@ -23,6 +23,7 @@ from models import (
     state_label,
 )
 from models.application import UPLOAD_KINDS, current_cycle
+from models.audit import action_label
 from models.form_schema import render_readable
 from models.operations import TRANSITIONS
 from models.people import County
@@ -38,26 +39,6 @@ from .base import (
     round_label,
 )
 from .case_workflow import CaseWorkflowMixin, case_page_workflow
-
-# audited actions that are not state changes, as a clerk reads them
-EVENT_LABELS = {
-    "open_case": _l("建立申請案"),
-    "upload_document": _l("上傳文件"),
-    "save_record": _l("儲存紀錄表"),
-    "submit_review": _l("委員送出審查意見"),
-    "login": _l("登入"),
-    "create_account": _l("建立帳號"),
-    "update_account": _l("修改帳號"),
-}
-
-
-def action_label(action):
-    """The Chinese name of an audited action; an unknown one is shown as recorded."""
-    if action in TRANSITIONS:
-        return str(TRANSITIONS[action].label)
-    if action in EVENT_LABELS:
-        return str(EVENT_LABELS[action])
-    return action
 
 
 def cycle_options():

@@ -56,6 +56,7 @@ class UserView(StaffModelView):
     """使用者: staff manage applicant, reviewer and county accounts; admins manage every account."""
 
     can_delete = False  # accounts are deactivated, never deleted: cases and audit refer to them
+    audit_changes = False  # on_model_change records create_account and update_account
     column_list = ["login", "name", "role", "position", "school", "county", "email", "active"]
     column_labels = {
         "login": _l("帳號"),

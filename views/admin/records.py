@@ -11,6 +11,7 @@ from admin_app.extensions import db
 from admin_app.i18n import _, _l
 from admin_app.storage import path_of
 from models import AuditEvent, Case, CaseState, Document, DocumentKind
+from models.audit import action_label, every_action
 
 from .base import (
     EqualsFilter,
@@ -22,7 +23,7 @@ from .base import (
     round_filter,
     round_label,
 )
-from .cases import EVENT_LABELS, action_label, county_options, cycle_options, details_url, size_text
+from .cases import county_options, cycle_options, details_url, size_text
 
 log = logging.getLogger(__name__)
 
@@ -107,14 +108,6 @@ class DocumentView(ReadOnlyView):
         )
 
 
-def action_options():
-    """Every action the audit trail can hold, by its Chinese name."""
-    from models.operations import TRANSITIONS
-
-    names = list(TRANSITIONS) + [name for name in EVENT_LABELS if name not in TRANSITIONS]
-    return [(name, action_label(name)) for name in names]
-
-
 class AuditEventView(ReadOnlyView):
     """稽核紀錄: rows are only ever added by the system; nobody edits or deletes them here."""
 
@@ -146,9 +139,7 @@ class AuditEventView(ReadOnlyView):
     column_sortable_list = ["created_at", "action"]
     column_default_sort = [("created_at", True), ("id", True)]
     column_filters = [
-        EqualsFilter(
-            AuditEvent.action, _l("動作"), options=LazyOptions(action_options), convert=str
-        ),
+        EqualsFilter(AuditEvent.action, _l("動作"), options=LazyOptions(every_action), convert=str),
         enum_filter(AuditEvent.to_state, _l("新狀態"), CaseState),
         EqualsFilter(AuditEvent.case_id, _l("案號")),
     ]
