@@ -887,7 +887,8 @@ def _readable_table(field, value):
     for row_head, cells in body_rows:
         cells = cells if isinstance(cells, dict) else {}
         tds = [
-            Markup("<td>{}</td>").format(_readable_value(c, cells.get(c["key"]))) for c in columns
+            Markup("<td>{}{}</td>").format(_cell_label(c), _readable_value(c, cells.get(c["key"])))
+            for c in columns
         ]
         lines.append(Markup("<tr>{}{}</tr>").format(row_head, Markup("").join(tds)))
 
@@ -1211,10 +1212,16 @@ def _input_cell(column, name, value, aria_label, errors):
         ]
         control = _control(column, name, element_id, value, described, message)
     cell_class = Markup(' class="has-error"') if message else Markup("")
-    # the column heading again, shown only where a narrow screen stacks the table's cells
-    heading = Markup('<span class="cell-label" aria-hidden="true">{}{}</span>').format(
-        _label(column), _required_mark(column)
-    )
     return Markup("<td{}>{}{}{}</td>").format(
-        cell_class, heading, control, _error(message, element_id)
+        cell_class,
+        _cell_label(column, _required_mark(column)),
+        control,
+        _error(message, element_id),
+    )
+
+
+def _cell_label(column, mark=""):
+    """The column heading again in a cell, shown only where a narrow screen stacks the cells."""
+    return Markup('<span class="cell-label" aria-hidden="true">{}{}</span>').format(
+        _label(column), mark
     )

@@ -73,14 +73,14 @@ def index():
         .limit(RECENT_JOBS)
     ).all()
     recent = [job for job in recent if job.parameters.get("county_id") == county.id]
-    cycle_names = {cycle.id: cycle.name for cycle in cycles}
+    cycle_years = {cycle.id: cycle.academic_year for cycle in cycles}
     return render_template(
         "county/index.html",
         county=county,
         cycles=cycles,
         reports=REPORTS,
         jobs=recent,
-        cycle_names=cycle_names,
+        cycle_years=cycle_years,
     )
 
 

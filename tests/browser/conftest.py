@@ -170,6 +170,8 @@ class Person:
         self.prefix = prefix
         self.shots = 0
         self.page_name = "登入"
+        self.script_errors = []
+        page.on("pageerror", lambda error: self.script_errors.append(str(error)))
 
     def goto(self, path):
         self.page.goto(self.base_url + path)
@@ -202,6 +204,7 @@ class Person:
     def snap(self, name, phone=True, fits_phone=True):
         """Save the page at desktop and phone size; check the phone view fits and reads Chinese."""
         self._save(f"{_slug(name)}-1280x800", full_page=True)
+        assert not self.script_errors, f"script errors on the page: {self.script_errors}"
         self.check_chinese()
         if not phone:
             return

@@ -145,6 +145,13 @@ def test_teacher_applies_and_submits(person):
         assert "形式審查" in page.locator("span.status").first.inner_text()
         teacher.snap("flow-formal-review")
 
+    with teacher.on("觀察紀錄表（僅供檢視）") as page:
+        teacher.goto("/apply")
+        item_row(page, "observation").locator("a.item-view").click()
+        expect(page.locator(".record-readonly .notice")).to_contain_text("僅供檢視")
+        assert page.locator("form.record-form").count() == 0, "no form once submitted"
+        teacher.snap("record-readonly")
+
 
 def open_in_back_office(staff, applicant):
     """From the back office's case list, open the case of the named applicant."""
@@ -240,7 +247,7 @@ def review(reviewer, applicant, recommendation, snap=None):
     page = reviewer.page
     reviewer.goto("/review/")
     if snap:
-        reviewer.snap(f"{snap}-list")
+        reviewer.snap("assignments")
     page.locator(".assignment-card:not(.submitted)", has_text=applicant).locator("a").click()
     form = page.locator("form.review-form")
     for fieldset in form.locator("fieldset.review-item").all():
