@@ -471,10 +471,11 @@ def apply():
         context["unmet"] = unmet_rules(current_user, cycle)
         return render_template("portal/apply.html", **context)
 
+    statuses = app_ops.item_statuses(case)
     context.update(
-        statuses=app_ops.item_statuses(case),
-        can_submit=app_ops.can_submit(case, current_user),
-        missing=app_ops.missing_items(case),
+        statuses=statuses,
+        can_submit=app_ops.can_submit(case, current_user, statuses),
+        missing=app_ops.missing_items(case, statuses),
         window_closed=case.state is CaseState.draft and not cycle.is_open(),
         comments=_public_comments(case) if case.is_editable else [],
         appeal_open=workflow.appeal_open(case),
@@ -677,12 +678,13 @@ def submit():
             flash(_("已送出審查文件，資料在審查期間無法修改。"), "success")
         return redirect(url_for(".flow"))
 
+    statuses = app_ops.item_statuses(case)
     return render_template(
         "portal/submit.html",
         case=case,
-        statuses=app_ops.item_statuses(case),
-        can_submit=app_ops.can_submit(case, current_user),
-        missing=app_ops.missing_items(case),
+        statuses=statuses,
+        can_submit=app_ops.can_submit(case, current_user, statuses),
+        missing=app_ops.missing_items(case, statuses),
         window_closed=case.state is CaseState.draft and not case.cycle.is_open(),
     )
 
