@@ -26,4 +26,18 @@
       event.preventDefault();
     }
   }, true);
+
+  // the filter menu's items (admin/model/layout.html) and Flask-Admin's and select2's
+  // "javascript:void(0)" links only run scripts; following them would scroll to the top or be
+  // refused by the Content-Security-Policy
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("a");
+    if (!link) {
+      return;
+    }
+    var href = link.getAttribute("href") || "";
+    if (link.matches(".field-filters a.filter") || /^javascript:/i.test(href)) {
+      event.preventDefault();
+    }
+  });
 })();
