@@ -1,4 +1,4 @@
-"""Two people at once on PostgreSQL: exactly one wins, and certificate numbers never collide."""
+"""Two people at once: exactly one wins, and certificate numbers never collide."""
 
 import threading
 
@@ -9,6 +9,7 @@ from admin_app.extensions import db
 from models import Case, CaseState, Cycle, User, workflow
 from models.operations import TransitionRefused
 
+from .conftest import PASSWORD
 from .factories import case_in
 
 
@@ -119,3 +120,34 @@ def test_last_two_reviews_submitted_together_reach_verdict(app, postgres_only, c
     assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
     db.session.expire_all()
     assert db.session.get(Case, case_id).state is CaseState.awaiting_verdict
+
+
+def test_two_tabs_issuing_at_once_get_an_answer_not_an_error(app, cycle, staff):
+    for _ in range(3):
+        case_in(CaseState.passed, cycle, staff)
+    db.session.commit()
+    url = f"/admin/certificates/{cycle.id}/issue/"
+    clients = [app.test_client() for _ in range(3)]
+    for client in clients:
+        # requests on the test's own thread share its app context, and so its logged-in user
+        client.post("/logout")
+        client.post("/login", data={"login": staff.login, "password": PASSWORD})
+        assert client.get_cookie("session") is not None
+    barrier = threading.Barrier(len(clients))
+    answers = [None] * len(clients)
+
+    def issue(index):
+        barrier.wait()
+        answers[index] = clients[index].post(url, data={"count": "3", "first": "1"})
+
+    threads = [threading.Thread(target=issue, args=(index,)) for index in range(len(clients))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert [answer.status_code for answer in answers] == [303] * len(clients), [
+        answer.headers.get("Location") for answer in answers
+    ]
+    db.session.expire_all()
+    assert db.session.get(Cycle, cycle.id).certificate_counter == 3
