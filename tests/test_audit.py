@@ -276,7 +276,7 @@ def test_back_office_edits_are_recorded(login, client, staff):
 
     recorded = [e for e in events() if e.action.endswith("_record")]
     assert [e.action for e in recorded] == ["create_record", "update_record", "delete_record"]
-    assert recorded[0].comment == "學校：臺北市 稽核國民小學"
+    assert recorded[0].comment == f"學校：臺北市 稽核國民小學（#{school.id}）"
     assert recorded[1].comment == f"學校：臺北市 稽核實驗國民小學（#{school.id}）"
     assert recorded[2].comment == f"學校：臺北市 稽核實驗國民小學（#{school.id}）"
     for event in recorded:

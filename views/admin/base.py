@@ -238,6 +238,8 @@ class StaffModelView(StaffAccess, ModelView):
         # Flask-Admin calls this between filling the row and committing: one transaction for both
         super()._on_model_change(form, model, is_created)
         if self.audit_changes:
+            if is_created:
+                db.session.flush()  # the new row's number, for the trail
             action = "create_record" if is_created else "update_record"
             record_event(None, action, current_user, comment=self._audit_comment(model))
 
