@@ -38,6 +38,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# the browser's own words (file pickers, date and time fields) in Traditional Chinese, as a
+# Taiwanese teacher's browser shows them: chromium on Linux takes its language from LANGUAGE
+# (with Debian's chromium-l10n installed); LANG and LC_ALL stay a UTF-8 locale found everywhere, or
+# chromium cannot name downloaded files in Chinese
+CHROMIUM_LANGUAGE = {"LANGUAGE": "zh_TW", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +86,9 @@ def chromium():
         _unavailable(f"playwright is not installed: {error}")
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, env={**os.environ, **CHROMIUM_LANGUAGE}
+        )
         yield browser
         browser.close()
 
@@ -266,16 +273,22 @@ def _slug(text):
 
 @pytest.fixture
 def person(chromium, live_server, request):
-    """person("teacher_new"): a fresh browser context logged in as that demo account."""
+    """person("teacher_new"): a fresh browser context logged in as that demo account.
+
+    person(None) is a visitor who has not logged in.
+    """
     contexts = []
     test = request.node.name.removeprefix("test_")
+    for stale in SCREENSHOTS.glob(f"{test}-*.png"):
+        stale.unlink()
 
     def open_as(login):
         context = chromium.new_context(viewport=DESKTOP, locale="zh-TW", accept_downloads=True)
         context.set_default_timeout(15_000)
         contexts.append(context)
-        someone = Person(context.new_page(), live_server, f"{test}-{login}")
-        someone.login(login)
+        someone = Person(context.new_page(), live_server, f"{test}-{login or 'visitor'}")
+        if login is not None:
+            someone.login(login)
         return someone
 
     yield open_as

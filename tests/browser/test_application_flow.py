@@ -414,3 +414,46 @@ def test_county_officer_downloads_county_workbook(person, tmp_path):
         officer.goto("/county/")
         expect(page.locator("main table")).to_contain_text("已完成")
         officer.snap("county-reports-recent")
+
+
+def test_other_pages_read_well_on_desktop_and_phone(person):
+    """Login, error, appeal, message, password and reviewer pages: Chinese, and fit a phone."""
+    visitor = person(None)
+    with visitor.on("登入") as page:
+        visitor.goto("/login")
+        expect(page.locator("label[for=login] .req")).to_be_visible()
+        visitor.snap("login")
+        page.click("form button[type=submit]")
+        expect(page.locator(".field-error, .flash-error").first).to_be_visible()
+        visitor.snap("login-errors")
+
+    with visitor.on("找不到網頁") as page:
+        visitor.goto("/no-such-page")
+        visitor.snap("not-found")
+
+    failed = person("teacher_failed")
+    with failed.on("申請項目（未通過）") as page:
+        failed.goto("/apply")
+        expect(page.locator("span.status").first).to_contain_text("未通過")
+        failed.snap("failed")
+        page.click("a.button:has-text('提出申復')")
+
+    with failed.on("提出申復") as page:
+        expect(page.locator("form.appeal-form")).to_be_visible()
+        failed.snap("appeal-form")
+
+    with failed.on("訊息內容") as page:
+        failed.goto("/messages")
+        page.locator(".message a:has-text('閱讀全文')").first.click()
+        expect(page.locator("main")).to_contain_text("申復")
+        failed.snap("message")
+
+    with failed.on("變更密碼") as page:
+        page.click("a.password-link")
+        expect(page.locator("main form input[type=password]").first).to_be_visible()
+        failed.snap("password")
+
+    reviewer = person("reviewer1")
+    with reviewer.on("我的審查案件"):
+        reviewer.goto("/review/")
+        reviewer.snap("assignments")
