@@ -756,8 +756,12 @@ def build(database_url, cases, seed=6, echo=print):
                     sequence = sa.func.pg_get_serial_sequence(f'"{table}"', "id")
                     last = sa.select(sa.func.max(column)).scalar_subquery()
                     connection.execute(sa.select(sa.func.setval(sequence, last)))
+        # a settled production database: statistics current, visibility maps set
         with db.engine.connect() as connection:
-            connection.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("ANALYZE"))
+            postgres = connection.dialect.name == "postgresql"
+            connection.execution_options(isolation_level="AUTOCOMMIT").execute(
+                sa.text("VACUUM ANALYZE" if postgres else "ANALYZE")
+            )
         db.engine.dispose()
     echo(
         f"# {cases:,} cases built in {time.perf_counter() - started:.0f} s: "

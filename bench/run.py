@@ -31,6 +31,7 @@ import asyncio
 import json
 import os
 import platform
+import random
 import re
 import signal
 import smtplib
@@ -496,13 +497,20 @@ async def portal_session(port, login_name):
     return cookies, match.group(1).decode()
 
 
-async def load(port, sessions, form, seconds, trivial):
-    """Every client in a loop for `seconds`: (latencies in ms, errors, completed requests)."""
+async def load(port, sessions, form, seconds, trivial, think=0.0):
+    """Every client in a loop for `seconds`: (latencies in ms, errors, elapsed seconds).
+
+    With `think`, a client waits 0.5 to 1.5 times that many seconds after each answer, as a
+    person reads the page before the next click; without it every client asks again at once.
+    """
     latencies, errors = [], []
     deadline = time.monotonic() + seconds
+    pauses = random.Random(6)
 
     async def client(cookies, token):
         step = 0
+        if think:
+            await asyncio.sleep(pauses.uniform(0, think))
         while time.monotonic() < deadline:
             if trivial:
                 method, path, data, expected = "GET", "/bench/ping", None, 200
@@ -522,6 +530,8 @@ async def load(port, sessions, form, seconds, trivial):
                 errors.append(f"{method} {path}: {type(error).__name__}")
                 continue
             latencies.append((time.monotonic() - started) * 1000)
+            if think:
+                await asyncio.sleep(think * pauses.uniform(0.5, 1.5))
 
     started = time.monotonic()
     await asyncio.gather(*(client(cookies, token) for cookies, token in sessions))
@@ -610,10 +620,10 @@ def _wait_for(port, seconds=60):
     raise RuntimeError("gunicorn did not answer")
 
 
-def measure_portal(app, database_url, levels, seconds):
+def measure_portal(app, database_url, levels, seconds, think=0.0):
     """Open the application and save a record with N clients, against the trivial endpoint."""
     form, logins = _record_form(app)
-    results = {"candidates_with_draft": len(logins), "seconds": seconds}
+    results = {"candidates_with_draft": len(logins), "seconds": seconds, "think": think}
     with gunicorn(database_url) as port:
         wanted = max(levels)
         sessions = []
@@ -623,7 +633,7 @@ def measure_portal(app, database_url, levels, seconds):
         for clients in levels:
             for what, trivial in (("product", False), ("anchor", True)):
                 latencies, errors, elapsed = asyncio.run(
-                    load(port, sessions[:clients], form, seconds, trivial)
+                    load(port, sessions[:clients], form, seconds, trivial, think)
                 )
                 results[f"{clients} {what}"] = {
                     "requests_per_second": len(latencies) / elapsed,
@@ -719,6 +729,7 @@ def table_rows(results):
         )
     portal = results.get("portal")
     if portal:
+        pause = f", {portal['think']:g} s think time" if portal.get("think") else ""
         for key in portal:
             if not key.endswith(" product"):
                 continue
@@ -726,7 +737,7 @@ def table_rows(results):
             product, anchor = portal[key], portal[f"{clients} anchor"]
             rows.append(
                 (
-                    f"portal, {clients} clients: req/s, p50/p95/p99, errors",
+                    f"portal, {clients} clients{pause}: req/s, p50/p95/p99, errors",
                     f"{product['requests_per_second']:.0f}/s, {product['p50_ms']:.0f}/"
                     f"{product['p95_ms']:.0f}/{product['p99_ms']:.0f} ms, {product['errors']}",
                     f"{anchor['requests_per_second']:.0f}/s, {anchor['p50_ms']:.0f}/"
@@ -805,6 +816,9 @@ def main():
     parser.add_argument("--quick", action="store_true", help="fewer repeats, shorter load")
     parser.add_argument("--clients", type=int, nargs="*", default=[50, 150, 300])
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument(
+        "--think", type=float, default=0.0, help="seconds a portal client waits between clicks"
+    )
     parser.add_argument("--export-rows", type=int, nargs="*", default=[20_000, 100_000])
     parser.add_argument("--certificates", type=int, default=10_000)
     parser.add_argument("--mails", type=int, default=2000)
@@ -833,7 +847,7 @@ def main():
         ("case", lambda: measure_case_page(app, repeat)),
         ("certificates", lambda: measure_certificates(app, arguments.certificates)),
         ("mail", lambda: measure_mail(app, arguments.mails)),
-        ("portal", lambda: measure_portal(app, url, arguments.clients, seconds)),
+        ("portal", lambda: measure_portal(app, url, arguments.clients, seconds, arguments.think)),
         ("export", lambda: measure_export(arguments.export_rows, url)),
     )
     for name, step in steps:

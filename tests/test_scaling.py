@@ -142,3 +142,76 @@ def test_application_page_statements_do_not_grow_with_cases(login, teacher, fill
     few, many = _flat(client, "/apply", lambda: _grow(cycle, MANY))
 
     assert len(few) == len(many), many
+
+
+def test_issuing_certificates_costs_the_same_statements_for_few_and_many_cases(cycle, staff):
+    from models import workflow
+
+    if db.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite sends an INSERT … RETURNING per row; PostgreSQL batches them")
+
+    def issue():
+        with counted_statements() as statements:
+            issued = workflow.issue_certificates(cycle, staff)
+            db.session.flush()
+        db.session.rollback()
+        return issued, statements
+
+    _grow(cycle, FEW)
+    few_issued, few = issue()
+    _grow(cycle, MANY)
+    many_issued, many = issue()
+
+    assert 0 < len(few_issued) < len(many_issued)
+    assert len(few) == len(many), many
+
+
+def test_bulk_issue_writes_an_event_and_a_message_per_case(cycle, staff):
+    from models import Notification, OutgoingMail, workflow
+
+    _grow(cycle, 40)
+    issued = workflow.issue_certificates(cycle, staff)
+    db.session.commit()
+
+    ids = {case.id for case in issued}
+    events = db.session.scalars(
+        sa.select(AuditEvent.case_id).where(AuditEvent.action == "issue_certificate")
+    ).all()
+    messages = db.session.scalars(
+        sa.select(Notification.case_id).where(Notification.kind == "certified")
+    ).all()
+    mails = db.session.scalars(
+        sa.select(OutgoingMail.case_id).where(OutgoingMail.kind == "certified")
+    ).all()
+    assert sorted(events) == sorted(messages) == sorted(mails) == sorted(ids)
+    assert all(case.state is CaseState.certified and case.certificate_number for case in issued)
+
+
+def test_bulk_transition_changes_nothing_when_one_case_moved_meanwhile(cycle, staff):
+    from models import workflow
+    from models.operations import TransitionRefused, transition_many
+
+    _grow(cycle, 40)
+    cases = workflow.passed_cases(cycle)
+    # as another member of staff would: the objects in this session keep the version they read
+    db.session.execute(
+        sa.update(Case)
+        .where(Case.id == cases[-1].id)
+        .values(version=Case.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+    numbers = {
+        case.id: {
+            "certificate_seq": 900 + n,
+            "certificate_number": f"測試字第{900 + n}號",
+            "certified_at": now_utc(),
+        }
+        for n, case in enumerate(cases)
+    }
+    with pytest.raises(TransitionRefused):
+        transition_many(cases, "issue_certificate", staff, values=numbers)
+    db.session.rollback()
+
+    states = db.session.scalars(sa.select(Case.state).where(Case.id.in_([c.id for c in cases])))
+    assert set(states) == {CaseState.passed}
