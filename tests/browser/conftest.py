@@ -8,11 +8,12 @@ they fail.
 
 Every person in a test gets a browser context of their own (`person("staff")`). `Person.snap`
 saves the page at 1280×800 and at 390×844 to test-artifacts/screenshots/ and checks that the
-phone-sized page does not scroll sideways and shows no English; `Person.on` names the page in
-the message of any step that fails in it.
+page shows no English, raised no script error, had no script refused by the
+Content-Security-Policy, asked nothing of any other host, and at phone size does not scroll
+sideways. `Person.on` names the page in the message of any step that fails in it and saves a
+`FAILED-<page>` screenshot.
 """
 
-import asyncio
 import email
 import os
 import re
@@ -75,7 +76,7 @@ def _unavailable(reason):
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium():
     """Debian's chromium, launched headless by Playwright."""
     if not os.path.exists(CHROMIUM):
@@ -126,7 +127,6 @@ def mailbox():
     box.port = controller.port
     yield box
     controller.stop()
-    asyncio.set_event_loop(None)
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +135,8 @@ def live_app(tmp_path_factory, mailbox):
     folder = tmp_path_factory.mktemp("browser")
     app = create_app(
         {
+            # TESTING only keeps create_app from configuring the test process's logging
+            "TESTING": True,
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'browser.db'}",
             "SECRET_KEY": "browser-test-secret",
             "UPLOAD_FOLDER": str(folder / "uploads"),
@@ -180,6 +182,7 @@ class Person:
         self.script_errors = []
         page.on("pageerror", lambda error: self.script_errors.append(str(error)))
         page.on("console", self._console)
+        page.on("request", self._request)
 
     def goto(self, path):
         self.page.goto(self.base_url + path)
@@ -197,6 +200,11 @@ class Person:
         # still has them, since what they were meant to do silently does not happen
         if message.type == "error" and "Content Security Policy" in message.text:
             self.script_errors.append(message.text)
+
+    def _request(self, request):
+        # every page is served by the app on loopback: no fonts, scripts or trackers from outside
+        if not request.url.startswith((self.base_url, "data:", "blob:", "about:")):
+            self.script_errors.append(f"request outside the application: {request.url}")
 
     def flash_text(self):
         """The flashed messages on the page, for assertion messages."""
@@ -218,7 +226,7 @@ class Person:
     def snap(self, name, phone=True, fits_phone=True):
         """Save the page at desktop and phone size; check the phone view fits and reads Chinese."""
         self._save(f"{_slug(name)}-1280x800", full_page=True)
-        assert not self.script_errors, f"script errors or refused scripts: {self.script_errors}"
+        assert not self.script_errors, f"script errors, refused scripts: {self.script_errors}"
         self.check_chinese()
         if not phone:
             return
