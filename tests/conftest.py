@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from flask import g, request_started
 
 from admin_app import create_app
 from admin_app.extensions import db
@@ -103,6 +104,14 @@ def app(database, _schema_ready, tmp_path):
             **database,
         }
     )
+
+    def forget_the_last_login(sender, **extra):
+        # requests made on the test's own thread reuse its app context (Flask does not push a
+        # new one), so the user loaded by one request would otherwise answer for the next one,
+        # whatever that request's cookie says; production gives every request a fresh context
+        g.pop("_login_user", None)
+
+    request_started.connect(forget_the_last_login, app, weak=False)
     with app.app_context():
         _empty_tables()
         from admin_app import demo
