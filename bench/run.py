@@ -850,17 +850,18 @@ def main():
         ("portal", lambda: measure_portal(app, url, arguments.clients, seconds, arguments.think)),
         ("export", lambda: measure_export(arguments.export_rows, url)),
     )
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     for name, step in steps:
         if name not in only:
             continue
         started = time.perf_counter()
         results[name] = step()
         print(f"# {name}: {time.perf_counter() - started:.0f} s", flush=True)
+        # written after every step, so that a long run cut short keeps what it measured
+        for path in (os.path.join(OUT, f"run-{stamp}.json"), os.path.join(OUT, "latest.json")):
+            with open(path, "w") as handle:
+                json.dump(results, handle, indent=2, ensure_ascii=False, default=str)
 
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    for path in (os.path.join(OUT, f"run-{stamp}.json"), os.path.join(OUT, "latest.json")):
-        with open(path, "w") as handle:
-            json.dump(results, handle, indent=2, ensure_ascii=False, default=str)
     print(f"\n{arguments.cases:,} cases on {results['database']}, {results['machine']}\n")
     print_table(table_rows(results))
 
