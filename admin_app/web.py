@@ -4,7 +4,7 @@ import logging
 
 from flask import g, render_template, request
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from .extensions import db, login_manager
@@ -56,3 +56,15 @@ def init_app(app):
 
     for error_class in (OperationalError, InterfaceError, PoolTimeout):
         app.register_error_handler(error_class, database_unavailable)
+
+    def number_out_of_range(error):
+        # an id or page number in the URL beyond what the database can hold names nothing
+        if isinstance(error, DataError) and getattr(error.orig, "sqlstate", None) != "22003":
+            raise error
+        log.info("number out of range on %s: %s", request.path, error)
+        db.session.rollback()
+        return error_page(404)
+
+    # SQLite refuses the number while binding it (OverflowError); PostgreSQL answers 22003
+    app.register_error_handler(OverflowError, number_out_of_range)
+    app.register_error_handler(DataError, number_out_of_range)
