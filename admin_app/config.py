@@ -104,7 +104,17 @@ def load(app, overrides=None):
         app.config["UPLOAD_FOLDER"] = os.path.join(app.instance_path, "uploads")
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(app.instance_path)
-    app.config["MAX_CONTENT_LENGTH"] = (app.config["MAX_UPLOAD_MB"] + 1) * 1024 * 1024
+    app.config["MAX_CONTENT_LENGTH"] = request_limit(app.config["MAX_UPLOAD_MB"])
+
+
+def request_limit(upload_mb):
+    """The largest request body, in bytes: room for twice the per-file limit and the form.
+
+    A file a little over the limit must still reach the form's own checks, so that the page
+    comes back with the size message and with everything else the person typed; a request cut
+    off here has no form left to show again.
+    """
+    return (2 * upload_mb + 1) * 1024 * 1024
 
 
 def _instance_secret(instance_path):

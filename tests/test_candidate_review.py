@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.datastructures import MultiDict
 
+from admin_app.demo import demo_pdf
 from admin_app.extensions import db
 from admin_app.i18n import now_utc, roc_date, roc_datetime, to_taipei
 from models import (
@@ -513,6 +514,28 @@ def test_appeal_after_the_deadline_is_refused_and_stores_nothing(app, login, tea
 
     assert f"申復期限已於 {roc_datetime(deadline)} 截止，無法再提出申復。" in flashes(response)
     nothing_stored(app, failed, events, files)
+
+
+def test_appeal_with_a_file_over_the_limit_keeps_the_reason(app, login, teacher, failed):
+    events, files = count(AuditEvent, AuditEvent.case_id == failed.id), stored_files(app)
+    eleven_mb = demo_pdf("大") + b"%" + b"0" * (11 * 1024 * 1024)
+
+    data = appeal_post(reason="第三項意見與事實不符。", pdf=("大.pdf", eleven_mb))
+
+    response = login(teacher).post("/apply/appeal", data=data)
+
+    assert response.status_code == 200
+    assert "檔案超過 10 MB 的上限，請壓縮後再上傳。" in flashes(response)
+    assert read_form(response, "appeal-form").values["reason"] == "第三項意見與事實不符。"
+    nothing_stored(app, failed, events, files)
+
+
+def test_appeal_form_checks_the_file_size_before_sending(login, teacher, failed):
+    page = text(login(teacher).get("/apply/appeal"))
+
+    assert f'data-max-bytes="{10 * 1024 * 1024}"' in page
+    assert 'data-too-big="檔案超過 10 MB 的上限，請壓縮後再上傳。"' in page
+    assert '<script src="/static/upload-size.js" defer></script>' in page
 
 
 def test_appeal_with_a_file_that_is_no_pdf_stores_nothing(app, login, teacher, failed):

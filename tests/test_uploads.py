@@ -157,6 +157,25 @@ def test_over_the_request_limit_shows_the_message_not_a_bare_413(app, client_in,
     assert document_count() == 0 and stored_files(app) == []
 
 
+def test_a_file_somewhat_over_the_limit_reaches_the_size_check(app, client_in, case):
+    # the request limit leaves room above the per-file limit, so the page can say why
+    assert app.config["MAX_CONTENT_LENGTH"] >= 2 * app.config["MAX_UPLOAD_MB"] * 1024 * 1024
+    eleven_mb = demo_pdf("大") + b"%" + b"0" * (11 * 1024 * 1024)
+
+    response = upload(client_in, eleven_mb, "太大.pdf")
+
+    assert "檔案超過 10 MB 的上限，請壓縮後再上傳。" in flashes(response)
+    assert document_count() == 0 and stored_files(app) == []
+
+
+def test_upload_page_checks_the_file_size_before_sending(client_in, case):
+    page = text(client_in.get("/apply/item/community"))
+
+    assert f'data-max-bytes="{10 * 1024 * 1024}"' in page
+    assert '<script src="/static/upload-size.js" defer></script>' in page
+    assert client_in.get("/static/upload-size.js").status_code == 200
+
+
 @pytest.mark.parametrize(
     ("filename", "shown"),
     [
