@@ -260,8 +260,16 @@ class Person:
         )
 
     def check_chinese(self):
-        """No English words in the text a person sees (file types and login names excepted)."""
-        text = self.page.evaluate("document.body.innerText")
+        """No English in what a person sees or hears: text, title, placeholders, labels, hints."""
+        text = self.page.evaluate(
+            """() => [document.title, document.body.innerText].concat(
+                Array.from(
+                    document.querySelectorAll("[placeholder], [title], [aria-label]"),
+                    el => ["placeholder", "title", "aria-label"]
+                        .map(name => el.getAttribute(name) || "").join(" ")
+                )
+            ).join("\\n")"""
+        )
         # placeholders of a format staff write themselves, e.g. the certificate number {seq:04d}
         text = re.sub(r"\{[^{}]*\}", "", text)
         words = set(re.findall(r"[A-Za-z][A-Za-z0-9_.@-]*", text))

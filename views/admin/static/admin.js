@@ -6,6 +6,12 @@
   var text = document.getElementById("staff-page-text");
   var deleteQuestion = text ? text.getAttribute("data-delete-confirm") : "";
 
+  // Flask-Admin names the narrow-window menu button in English ("Toggle navigation")
+  var menuButton = document.querySelector(".navbar-toggler");
+  if (menuButton && text) {
+    menuButton.setAttribute("aria-label", text.getAttribute("data-menu-label"));
+  }
+
   // list actions ("With selected" menu): actions.html marks each item with its action name
   document.addEventListener("click", function (event) {
     var item = event.target.closest("[data-model-action]");
