@@ -1,6 +1,7 @@
 """Login sessions, cookies, role checks, password rules and the headers every response carries."""
 
 import functools
+import hmac
 
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
@@ -35,10 +36,14 @@ def init_app(app):
     def load_user(user_id):
         from models import User
 
-        if not str(user_id).isdigit():
+        number, _dot, stamp = str(user_id).partition(".")
+        if not number.isdigit():
             return None
-        user = db.session.get(User, int(user_id))
-        return user if user is not None and user.active else None
+        user = db.session.get(User, int(number))
+        if user is None or not user.active:
+            return None
+        # a session opened before the password last changed has another stamp
+        return user if hmac.compare_digest(stamp, user.session_stamp()) else None
 
     @app.after_request
     def add_security_headers(response):

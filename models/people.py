@@ -1,8 +1,11 @@
 """Counties, schools, user accounts with roles, training records and certificates held."""
 
+import hashlib
+import hmac
 from decimal import Decimal
 
 import sqlalchemy as sa
+from flask import current_app
 from flask_login import UserMixin
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -102,6 +105,20 @@ class User(UserMixin, db.Model):
     def set_password(self, password):
         """Store a salted hash of the password, never the password."""
         self.password_hash = generate_password_hash(password)
+
+    def get_id(self):
+        """What the session remembers: the id, and a stamp that a new password changes.
+
+        Changing or resetting the password changes the stamp, which ends every session that
+        was opened with the old one.
+        """
+        return f"{self.id}.{self.session_stamp()}"
+
+    def session_stamp(self):
+        """A keyed digest of the password hash, so the cookie reveals nothing of it."""
+        key = current_app.config["SECRET_KEY"].encode()
+        digest = hmac.new(key, (self.password_hash or "").encode(), hashlib.sha256)
+        return digest.hexdigest()[:16]
 
     def check_password(self, password):
         """Whether the password matches the stored hash."""

@@ -406,6 +406,28 @@ def test_password_change(login, teacher):
     assert attempt(client, "teacher1", "a-brand-new-secret").status_code == 302
 
 
+def test_a_new_password_ends_the_other_sessions(app, teacher):
+    elsewhere, here = app.test_client(), app.test_client()
+    for client in (elsewhere, here):
+        client.post("/logout")
+        assert attempt(client, teacher.login, PASSWORD).status_code == 302
+    assert elsewhere.get("/apply").status_code == 200
+
+    assert change(here, PASSWORD, "a-brand-new-secret").status_code == 302
+
+    assert here.get("/apply").status_code == 200
+    assert "/login" in elsewhere.get("/apply").headers["Location"]
+
+
+def test_a_password_reset_by_staff_ends_the_teachers_sessions(app, teacher):
+    teacher_client = app.test_client()
+    assert attempt(teacher_client, teacher.login, PASSWORD).status_code == 302
+    teacher.set_password("reset-by-the-centre")
+    db.session.commit()
+
+    assert "/login" in teacher_client.get("/apply").headers["Location"]
+
+
 @pytest.mark.parametrize(
     ("current", "new", "again", "message"),
     [

@@ -112,6 +112,8 @@ def change_password():
     user.set_password(form.new_password.data)
     record_event(None, "password_changed", user)
     db.session.commit()
+    # the new password ends every other session; this one carries on under the new stamp
+    login_user(user)
     log.info("password changed: %s", user.login)
     flash(_("密碼已變更，下次登入請使用新密碼。"), "success")
     return redirect(home_for(user))
