@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install into a fresh virtualenv and run the whole test suite (SQLite and PostgreSQL).
+# Install into .venv (created if missing) and run the whole test suite (SQLite and PostgreSQL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
