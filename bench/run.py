@@ -82,42 +82,51 @@ def captured_statements(engine):
         sa.event.remove(engine, "before_cursor_execute", capture)
 
 
-def timed_requests(client, url, repeat):
-    """Server times in ms of `repeat` GETs (after two warm-ups) and one request's statements."""
-    from admin_app.extensions import db
+def interleaved(client, engine, urls, repeat):
+    """Server times of GETs of some pages and of their own statements replayed, in ms.
 
-    for _ in range(2):
-        response = client.get(url)
-        assert response.status_code == 200, (url, response.status_code)
-    with captured_statements(db.engine) as statements:
-        client.get(url)
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        response = client.get(url)
-        times.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 200
-    return times, statements
+    After two warm-ups and one request whose statements are captured per page, each round
+    requests every page once and replays every page's statements once on a DBAPI connection of
+    its own, so that the machine's ups and downs fall on all of them alike. Returns
+    {url: (page times, replay times, statements)}.
+    """
+    captured = {}
+    for url in urls:
+        for _ in range(2):
+            response = client.get(url)
+            assert response.status_code == 200, (url, response.status_code)
+        with captured_statements(engine) as statements:
+            client.get(url)
+        captured[url] = statements
 
-
-def replay(engine, statements, repeat):
-    """Times in ms of running the captured statements directly on one DBAPI connection."""
+    times = {url: [] for url in urls}
+    replays = {url: [] for url in urls}
     raw = engine.raw_connection()
-    times = []
     try:
-        for _ in range(repeat + 2):
-            cursor = raw.cursor()
-            started = time.perf_counter()
-            for statement, parameters in statements:
-                cursor.execute(statement, parameters)
-                if cursor.description is not None:
-                    cursor.fetchall()
-            times.append((time.perf_counter() - started) * 1000)
-            cursor.close()
-            raw.rollback()
+        for _ in range(repeat):
+            for url in urls:
+                started = time.perf_counter()
+                response = client.get(url)
+                times[url].append((time.perf_counter() - started) * 1000)
+                assert response.status_code == 200
+                replays[url].append(replay_once(raw, captured[url]))
     finally:
         raw.close()
-    return times[2:]
+    return {url: (times[url], replays[url], captured[url]) for url in urls}
+
+
+def replay_once(raw, statements):
+    """Milliseconds to run the statements on a DBAPI connection and fetch every row."""
+    cursor = raw.cursor()
+    started = time.perf_counter()
+    for statement, parameters in statements:
+        cursor.execute(statement, parameters)
+        if cursor.description is not None:
+            cursor.fetchall()
+    elapsed = (time.perf_counter() - started) * 1000
+    cursor.close()
+    raw.rollback()
+    return elapsed
 
 
 def summary(times):
@@ -180,15 +189,22 @@ def measure_list(app, repeat):
     client = app.test_client()
     with app.app_context():
         login(client, STAFF)
-        for name, page in (("first page", 0), ("deep page", last_page)):
+        pages = {"first page": 0, "deep page": last_page}
+        urls = {}
+        for name, page in pages.items():
             arguments = {**filters, "page": page} if page else filters
-            product_url = "/admin/case/?" + urlencode(arguments)
-            plain_url = "/bench/plain-case/?" + urlencode(arguments)
-            times, statements = timed_requests(client, product_url, repeat)
-            raw = replay(db.engine, statements, repeat)
-            plain, plain_statements = timed_requests(client, plain_url, repeat)
+            urls[name] = (
+                "/admin/case/?" + urlencode(arguments),
+                "/bench/plain-case/?" + urlencode(arguments),
+            )
+        figures = interleaved(
+            client, db.engine, [url for pair in urls.values() for url in pair], repeat
+        )
+        for name, (product_url, plain_url) in urls.items():
+            times, raw, statements = figures[product_url]
+            plain, _raw, plain_statements = figures[plain_url]
             results[name] = {
-                "page": page,
+                "page": pages[name],
                 "product": summary(times),
                 "statements": len(statements),
                 "raw_sql": summary(raw),
@@ -229,11 +245,11 @@ def measure_case_page(app, repeat):
     client = app.test_client()
     with app.app_context():
         login(client, STAFF)
-        times, statements = timed_requests(client, f"/admin/case/details/?id={big}", repeat)
-        raw = replay(db.engine, statements, repeat)
-        _small_times, small_statements = timed_requests(
-            client, f"/admin/case/details/?id={small}", 1
-        )
+        big_url = f"/admin/case/details/?id={big}"
+        small_url = f"/admin/case/details/?id={small}"
+        figures = interleaved(client, db.engine, [big_url, small_url], repeat)
+        times, raw, statements = figures[big_url]
+        small_statements = figures[small_url][2]
         db.session.remove()
     return {
         "case_id": big,
