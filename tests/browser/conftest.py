@@ -2,9 +2,9 @@
 
 The application runs in a thread of the test process (werkzeug on 127.0.0.1, a free port) on a
 fresh SQLite file loaded with the demo data, and mails through an aiosmtpd server on loopback.
-Chromium is the distribution's package (`apt-get install chromium`); Playwright never downloads
-a browser. Without /usr/bin/chromium the tests are skipped, except in CI (`CI=true`), where
-they fail.
+Chromium is the distribution's package (`apt-get install chromium chromium-l10n fonts-noto-cjk`);
+Playwright never downloads a browser. Without /usr/bin/chromium the tests are skipped, except
+in CI (`CI=true`), where they fail.
 
 Every person in a test gets a browser context of their own (`person("staff")`). `Person.snap`
 saves the page at 1280×800 and at 390×844 to test-artifacts/screenshots/ and checks that the
@@ -132,6 +132,8 @@ def mailbox():
 @pytest.fixture(scope="module")
 def live_app(tmp_path_factory, mailbox):
     """The application on a fresh SQLite file with the demo data, mailing to the loopback server."""
+    # TODO(browser walk on PostgreSQL too): every other test runs on both databases; this one
+    # only on SQLite, to keep the suite's run time down
     folder = tmp_path_factory.mktemp("browser")
     app = create_app(
         {
