@@ -227,6 +227,8 @@ class Person:
 
     def snap(self, name, phone=True, fits_phone=True):
         """Save the page at desktop and phone size; check the phone view fits and reads Chinese."""
+        # a click that navigates returns once the new page starts arriving, not once it is whole
+        self.page.wait_for_load_state("load")
         self._save(f"{_slug(name)}-1280x800", full_page=True)
         assert not self.script_errors, f"script errors, refused scripts: {self.script_errors}"
         self.check_chinese()
