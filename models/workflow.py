@@ -43,6 +43,26 @@ VERDICT_ACTIONS = {
 # what a reviewer says of each item
 ITEM_RESULTS = {"meets": "符合", "improve": "待改進"}
 
+# the longest texts people may write: a reviewer's overall comment and per-item comment, and
+# staff's comment on a step (a return, a verdict, an undo, an appeal decision)
+OVERALL_COMMENT_LIMIT = 20_000
+ITEM_COMMENT_LIMIT = 5_000
+STAFF_COMMENT_LIMIT = 5_000
+
+
+def check_length(text, limit, what):
+    """Refuse a text over its limit, saying how long it is, instead of cutting it."""
+    length = len((text or "").strip())
+    if length > limit:
+        raise TransitionRefused(
+            _(
+                "%(what)s最多 %(limit)s 字，目前有 %(length)s 字，請精簡後再送出。",
+                what=what,
+                limit=f"{limit:,}",
+                length=f"{length:,}",
+            )
+        )
+
 
 @dataclass
 class BulkResult:
@@ -76,6 +96,7 @@ def pass_formal_review(cases, staff):
 
 def return_for_correction(case, staff, comment):
     """Return a case to its candidate with the formal-review comments they must act on."""
+    check_length(comment, STAFF_COMMENT_LIMIT, _("退件意見"))
     event = transition(case, "return_for_correction", staff, comment=comment)
     notify.returned(case, event)
     return event
@@ -241,14 +262,19 @@ def save_review(assignment, reviewer, item_results, overall_comment, recommendat
     if case.state is not CaseState.under_review or case.round != assignment.round:
         raise TransitionRefused(_("此案件目前不在審查階段，無法填寫審查意見。"))
 
+    check_length(overall_comment, OVERALL_COMMENT_LIMIT, _("綜合意見"))
+    for item in ApplicationItem:
+        given = (item_results or {}).get(item.value) or {}
+        what = _("「%(item)s」的意見", item=item.label)
+        check_length(str(given.get("comment") or ""), ITEM_COMMENT_LIMIT, what)
     cleaned, problems = _clean_review(item_results, overall_comment, recommendation, case.round)
     if recommendation is not None and recommendation not in ROUND_DECISIONS[case.round]:
         raise TransitionRefused(_("此輪審查不能建議「%(label)s」。", label=recommendation.label))
     if submit and problems:
-        raise TransitionRefused("；".join(problems))
+        raise TransitionRefused("；".join(problems) + "。")
 
     assignment.item_results = cleaned
-    assignment.overall_comment = (overall_comment or "").strip()[:20000]
+    assignment.overall_comment = (overall_comment or "").strip()
     assignment.recommendation = recommendation
     if not submit:
         db.session.flush()
@@ -278,7 +304,7 @@ def _clean_review(item_results, overall_comment, recommendation, round_):
     for item in ApplicationItem:
         given = (item_results or {}).get(item.value) or {}
         result = given.get("result") if given.get("result") in ITEM_RESULTS else None
-        comment = str(given.get("comment") or "").strip()[:5000]
+        comment = str(given.get("comment") or "").strip()
         cleaned[item.value] = {"result": result, "comment": comment}
         if result is None:
             problems.append(_("「%(item)s」尚未評定符合或待改進", item=item.label))
@@ -302,6 +328,7 @@ def record_verdict(case, decision, staff, comment=""):
         raise TransitionRefused(
             _("第 %(round)s 輪審查不能判定「%(label)s」。", round=case.round, label=decision.label)
         )
+    check_length(comment, STAFF_COMMENT_LIMIT, _("判定意見"))
     round_ = case.round
     values = {}
     if decision is Decision.failed:
@@ -368,6 +395,7 @@ def undo_verdict(case, staff, reason):
     verdict = current_verdict(case)
     if not can_undo_verdict(case):
         raise TransitionRefused(_("此案件的判定之後已有其他處理，無法撤銷。"))
+    check_length(reason, STAFF_COMMENT_LIMIT, _("撤銷原因"))
     event = transition(
         case, "undo_verdict", staff, comment=reason, values={"appeal_deadline": None}
     )
@@ -437,8 +465,7 @@ def file_appeal(case, user, reason, attachment=None, moment=None):
         )
     if not reason:
         raise TransitionRefused(_("請填寫申復理由。"))
-    if len(reason) > 20000:
-        raise TransitionRefused(_("申復理由請勿超過 20,000 字。"))
+    check_length(reason, 20_000, _("申復理由"))
 
     event = transition(case, "file_appeal", user, comment=reason)
     document = None
@@ -500,6 +527,7 @@ def close_expired_appeal_windows(moment=None):
 
 
 def _decide_appeal(case, action, outcome, staff, comment):
+    check_length(comment, STAFF_COMMENT_LIMIT, _("意見"))
     event = transition(case, action, staff, comment=comment)
     appeal = case.appeal
     appeal.outcome = outcome

@@ -830,3 +830,141 @@ def test_workflow_forms_carry_the_csrf_token(csrf_client, staff, cycle):
     )
     assert done.status_code == 303
     assert state_of(case) is S.awaiting_assignment
+
+
+# --- what staff typed survives a refusal ------------------------------------------------------
+
+
+def textarea(response, element_id):
+    """The text inside a textarea of the page, unescaped."""
+    match = re.search(
+        rf'<textarea[^>]*id="{element_id}"[^>]*>(.*?)</textarea>', page(response), re.S
+    )
+    assert match, f"no textarea #{element_id} on the page"
+    return html.unescape(match.group(1))
+
+
+def test_verdict_without_a_decision_keeps_the_comment(login, staff, cycle):
+    case = case_in(S.awaiting_verdict, cycle, staff)
+
+    response = step(login(staff), case, "verdict", comment="觀察紀錄<須>補充事實。")
+
+    assert flashes(response) == ["請選擇判定結果。"]
+    assert textarea(response, "verdict-comment") == "觀察紀錄<須>補充事實。"
+    assert state_of(case) is S.awaiting_verdict
+
+
+def test_verdict_needing_a_comment_keeps_the_chosen_decision(login, staff, cycle):
+    case = case_in(S.awaiting_verdict, cycle, staff)
+
+    response = step(login(staff), case, "verdict", decision="failed", comment=" ")
+
+    assert flashes(response) == ["「判定未通過」必須填寫意見。"]
+    assert re.search(r'id="verdict-failed"\s+value="failed" required\s+checked', page(response))
+
+
+def test_stale_return_keeps_the_comment(login, staff, cycle):
+    case = case_in(S.formal_review, cycle, staff)
+    client = login(staff)
+    old_version = fresh(case).version
+    workflow.return_for_correction(fresh(case), staff, "請補正。")
+    db.session.commit()
+    from models.application import submit_application
+
+    submit_application(fresh(case), fresh(case).applicant)
+    db.session.commit()
+
+    response = client.post(
+        f"/admin/case/{case.id}/return/",
+        data={"version": old_version, "comment": "第二頁籤寫的意見"},
+        follow_redirects=True,
+    )
+
+    assert "已有變動" in flashes(response)[0]
+    assert textarea(response, "return-comment") == "第二頁籤寫的意見"
+
+
+def test_a_form_the_case_no_longer_offers_still_shows_what_was_typed(login, staff, cycle):
+    case = case_in(S.formal_review, cycle, staff)
+    client = login(staff)
+    form = {"version": fresh(case).version, "comment": "第一個頁籤"}
+    client.post(f"/admin/case/{case.id}/return/", data=form, follow_redirects=True)
+
+    again = client.post(
+        f"/admin/case/{case.id}/return/", data={**form, "comment": "第二個頁籤的意見"}
+    )
+
+    assert "已有變動（目前為「形式審查退件」）" in flashes(again)[0]
+    assert 'id="return-comment"' not in page(again)
+    assert "第二個頁籤的意見" in page(again) and "未送出的內容" in page(again)
+
+
+@pytest.mark.parametrize(
+    ("state", "path", "field", "element"),
+    [
+        (S.passed, "undo-verdict", "reason", "undo-reason"),
+        (S.appeal_filed, "appeal/reject", "comment", "appeal-admit-comment"),
+        (S.appeal_review, "appeal/dismiss", "comment", "appeal-result-comment"),
+    ],
+)
+def test_other_refused_steps_keep_the_text(login, staff, cycle, state, path, field, element):
+    case = case_in(state, cycle, staff)
+    client = login(staff)
+
+    response = client.post(
+        f"/admin/case/{case.id}/{path}/",
+        data={"version": fresh(case).version - 1, field: "我寫的理由"},
+        follow_redirects=True,
+    )
+
+    assert "已有變動" in flashes(response)[0]
+    assert textarea(response, element) == "我寫的理由"
+    assert state_of(case) is state
+
+
+def test_refused_assignment_keeps_the_ticked_reviewers(login, staff, cycle, panel):
+    case = case_in(S.awaiting_assignment, cycle, staff)
+
+    response = step(login(staff), case, "assign", reviewer_id=[panel[0].id])
+
+    assert "每案須分發 2 位審查委員，目前選了 1 位。" in flashes(response)
+    assert re.search(
+        rf'value="{panel[0].id}"\s+id="reviewer-{panel[0].id}"\s+checked', page(response)
+    )
+    assert not re.search(rf'id="reviewer-{panel[1].id}"\s+checked', page(response))
+
+
+@pytest.mark.parametrize(
+    ("state", "path", "data", "what"),
+    [
+        (S.formal_review, "return", {}, "退件意見"),
+        (S.awaiting_verdict, "verdict", {"decision": "failed"}, "判定意見"),
+        (S.passed, "undo-verdict", {}, "撤銷原因"),
+        (S.appeal_filed, "appeal/reject", {}, "意見"),
+        (S.appeal_review, "appeal/dismiss", {}, "意見"),
+    ],
+)
+def test_staff_comments_have_a_length_limit(login, staff, cycle, state, path, data, what):
+    case = case_in(state, cycle, staff)
+    field = "reason" if path == "undo-verdict" else "comment"
+    client = login(staff)
+    before = events_count()
+
+    response = step(client, case, path, **data, **{field: "長" * 5_001})
+
+    assert flashes(response) == [f"{what}最多 5,000 字，目前有 5,001 字，請精簡後再送出。"]
+    assert "長" * 5_001 in page(response)
+    assert state_of(case) is state and events_count() == before
+
+
+def test_bulk_verdict_comment_has_the_same_limit(login, staff, cycle):
+    case = case_in(S.awaiting_verdict, cycle, staff)
+    client = login(staff)
+
+    response = client.post(
+        "/admin/case/bulk-verdict/confirm/",
+        data={"ids": [case.id], "decision": "failed", "comment": "長" * 5_001},
+    )
+
+    assert "判定意見最多 5,000 字，目前有 5,001 字，請精簡後再送出。" in page(response)
+    assert state_of(case) is S.awaiting_verdict

@@ -294,6 +294,41 @@ def test_incomplete_submission_is_refused_and_keeps_the_typing(
     assert 'class="review-form"' in text(response)
 
 
+@pytest.mark.parametrize("action", ["draft", "submit"])
+def test_an_overlong_overall_comment_is_refused_and_kept(login, case, panel, action):
+    assignment = assignment_of(case, panel[0])
+    overlong = "長" * 100_000
+    data = complete_review(overall_comment=overlong, action=action)
+
+    response = login(panel[0]).post(f"/review/{assignment.id}", data=data)
+
+    assert response.status_code == 200
+    assert "綜合意見最多 20,000 字，目前有 100,000 字，請精簡後再送出。" in flashes(response)
+    assert overlong in text(response)
+    saved = stored(assignment)
+    assert saved.overall_comment == "" and saved.submitted_at is None
+
+
+def test_an_overlong_item_comment_is_refused(login, case, panel):
+    assignment = assignment_of(case, panel[0])
+    data = complete_review(**{"comment-community": "短" * 5_001})
+
+    response = login(panel[0]).post(f"/review/{assignment.id}", data=data)
+
+    expected = "「教師專業學習社群參與證明」的意見最多 5,000 字，目前有 5,001 字，請精簡後再送出。"
+    assert expected in flashes(response)
+    assert stored(assignment).submitted_at is None
+
+
+def test_refusal_of_an_incomplete_review_ends_as_a_sentence(login, case, panel):
+    assignment = assignment_of(case, panel[0])
+    data = complete_review(recommendation=None, **{"result-observation": "improve"})
+
+    response = login(panel[0]).post(f"/review/{assignment.id}", data=data)
+
+    assert "「觀察紀錄表」評為待改進，請填寫意見；請選擇建議審查結果。" in flashes(response)
+
+
 def test_two_submissions_move_the_case_to_verdict(login, case, panel):
     for reviewer in panel:
         client = login(reviewer)

@@ -193,8 +193,12 @@ def reviewer_choices(case):
     return sorted(choices, key=lambda c: (c.conflict is not None, c.load, c.reviewer.name))
 
 
-def case_page_workflow(case):
-    """What the case page needs to offer the next step: allowed actions, picker, decisions."""
+def case_page_workflow(case, typed=None):
+    """What the case page needs to offer the next step: allowed actions, picker, decisions.
+
+    `typed` is what staff typed into a step's form that was refused ({"step": ..., "comment":
+    ..., ...}); the page shows it again in that form, or on its own when the form is gone.
+    """
     can = {name: can_take(case, name, current_user) for name in PAGE_ACTIONS}
     judging = case.state is CaseState.awaiting_verdict and any(
         can_take(case, name, current_user) for name in workflow.VERDICT_ACTIONS.values()
@@ -209,12 +213,29 @@ def case_page_workflow(case):
         .where(Appeal.case_id == case.id)
         .options(joinedload(Appeal.document), joinedload(Appeal.decided_by))
     )
+    can_undo = undoable and workflow.can_undo_verdict(case)
+    shown = {
+        "return": can["return_for_correction"],
+        "assign": can["assign_reviewers"],
+        "verdict": judging,
+        "undo": can_undo,
+        "accept": can["accept_appeal"] or can["reject_appeal"],
+        "reject": can["accept_appeal"] or can["reject_appeal"],
+        "uphold": can["uphold_appeal"] or can["dismiss_appeal"],
+        "dismiss": can["uphold_appeal"] or can["dismiss_appeal"],
+    }
+    typed = typed or {}
     return {
         "can": can,
         "reviewer_choices": reviewer_choices(case) if can["assign_reviewers"] else [],
         "wanted": case.cycle.reviewers_per_case,
         "decisions": ROUND_DECISIONS.get(case.round, ()) if judging else (),
-        "can_undo": undoable and workflow.can_undo_verdict(case),
+        "can_undo": can_undo,
+        "typed": typed,
+        # what was typed into a form the case no longer offers, shown so it can be copied
+        "typed_elsewhere": (typed.get("text") or "").strip()
+        if typed and not shown.get(typed.get("step"))
+        else "",
         "appeal": appeal,
         "rounds": round_records(case),
         "items": list(ApplicationItem),
@@ -240,8 +261,11 @@ class CaseWorkflowMixin:
             abort(404)
         return case
 
-    def _step(self, case, operation, success):
-        """Run one step on a case from its page, refusing a page that no longer shows the case."""
+    def _step(self, case, operation, success, typed=None):
+        """Run one step on a case from its page, refusing a page that no longer shows the case.
+
+        A refused step shows the case page again with what was typed (`typed`) in its form.
+        """
         case_id = case.id
         try:
             if request.form.get("version", type=int) != case.version:
@@ -257,8 +281,8 @@ class CaseWorkflowMixin:
         except TransitionRefused as refusal:
             db.session.rollback()
             flash(refusal.message, "error")
-        else:
-            flash(success, "success")
+            return self.case_page(case_id, typed)
+        flash(success, "success")
         return redirect(self.details_url(case_id), code=303)
 
     # --- 形式審查 ---
@@ -293,6 +317,7 @@ class CaseWorkflowMixin:
             case,
             lambda: workflow.return_for_correction(case, current_user, comment),
             _("案件 #%(id)s 已退件，申請人會收到形式審查意見。", id=case_id),
+            typed={"step": "return", "text": comment},
         )
 
     # --- 分發委員 ---
@@ -318,6 +343,7 @@ class CaseWorkflowMixin:
             case,
             assign,
             _("案件 #%(id)s 已分發 %(count)s 位審查委員。", id=case_id, count=len(ids)),
+            typed={"step": "assign", "reviewer_ids": known},
         )
 
     @action("auto_assign", _l("自動分發委員"))
@@ -399,7 +425,10 @@ class CaseWorkflowMixin:
 
         label = decision.label if decision else ""
         return self._step(
-            case, decide, _("案件 #%(id)s 已判定「%(decision)s」。", id=case_id, decision=label)
+            case,
+            decide,
+            _("案件 #%(id)s 已判定「%(decision)s」。", id=case_id, decision=label),
+            typed={"step": "verdict", "text": comment, "decision": decision},
         )
 
     @expose("/<int:case_id>/undo-verdict/", methods=["POST"])
@@ -411,6 +440,7 @@ class CaseWorkflowMixin:
             case,
             lambda: workflow.undo_verdict(case, current_user, reason),
             _("案件 #%(id)s 的判定已撤銷，案件回到判定階段。", id=case_id),
+            typed={"step": "undo", "text": reason},
         )
 
     @action("bulk_verdict", _l("批次判定"))
@@ -442,6 +472,10 @@ class CaseWorkflowMixin:
         if comment_missing(decision, comment):
             error = _("判定「%(decision)s」必須填寫意見。", decision=decision.label)
             return self._bulk_verdict_form(cases, decision, comment, error)
+        try:
+            workflow.check_length(comment, workflow.STAFF_COMMENT_LIMIT, _("判定意見"))
+        except TransitionRefused as refusal:
+            return self._bulk_verdict_form(cases, decision, comment, refusal.message)
 
         action_name = workflow.VERDICT_ACTIONS[decision]
         return self.render(
@@ -486,4 +520,9 @@ class CaseWorkflowMixin:
         case = self._case_or_404(case_id)
         operation, outcome = APPEAL_STEPS[step]
         comment = request.form.get("comment", "")
-        return self._step(case, lambda: operation(case, current_user, comment), outcome(case_id))
+        return self._step(
+            case,
+            lambda: operation(case, current_user, comment),
+            outcome(case_id),
+            typed={"step": step, "text": comment},
+        )

@@ -266,10 +266,14 @@ class CaseView(CaseWorkflowMixin, StaffModelView):
     @expose("/details/")
     def details_view(self):
         """The whole case on one page: applicant, next step, rounds, six items, audit trail."""
+        return self.case_page(request.args.get("id", type=int))
+
+    def case_page(self, case_id, typed=None):
+        """The case page; `typed` is a refused step's input, shown again in its form."""
         return_url = get_redirect_target() or self.get_url(".index_view")
         case = db.session.scalar(
             sa.select(Case)
-            .where(Case.id == request.args.get("id", type=int))
+            .where(Case.id == case_id)
             .options(
                 joinedload(Case.cycle),
                 joinedload(Case.applicant),
@@ -312,5 +316,5 @@ class CaseView(CaseWorkflowMixin, StaffModelView):
             round_label=round_label,
             size_text=size_text,
             return_url=return_url,
-            **case_page_workflow(case),
+            **case_page_workflow(case, typed),
         )
