@@ -44,6 +44,7 @@ CHROMIUM_ARGS = [
 # (with Debian's chromium-l10n installed); LANG and LC_ALL stay a UTF-8 locale found everywhere, or
 # chromium cannot name downloaded files in Chinese
 CHROMIUM_LANGUAGE = {"LANGUAGE": "zh_TW", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+STEP_TIMEOUT_MS = 15_000
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,9 +83,12 @@ def chromium():
     if not os.path.exists(CHROMIUM):
         _unavailable(f"{CHROMIUM} is not installed (apt-get install chromium)")
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError as error:
         _unavailable(f"playwright is not installed: {error}")
+
+    # a shared CI machine can be slow: wait as long for an expected text as for an element
+    expect.set_options(timeout=STEP_TIMEOUT_MS)
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -304,7 +308,7 @@ def person(chromium, live_server, request):
 
     def open_as(login):
         context = chromium.new_context(viewport=DESKTOP, locale="zh-TW", accept_downloads=True)
-        context.set_default_timeout(15_000)
+        context.set_default_timeout(STEP_TIMEOUT_MS)
         contexts.append(context)
         someone = Person(context.new_page(), live_server, f"{test}-{login or 'visitor'}")
         if login is not None:
