@@ -207,7 +207,12 @@ def save_record(case, item, template_version, formdata, user):
     if template_version.template.kind.value != item.value:
         raise ApplicationRefused(_("所選的紀錄表範本不適用於此項目。"))
 
-    data, errors = form_schema.parse_submission(template_version.fields, formdata)
+    others = {
+        other.value: (str(other.label), entry.template_version.fields, entry.data)
+        for other, entry in effective_entries(case).items()
+        if other is not item
+    }
+    data, errors = form_schema.parse_submission(template_version.fields, formdata, others)
     if errors:
         return None, errors
 

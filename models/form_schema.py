@@ -5,7 +5,11 @@ A template version's ``fields`` is a JSON list of field dicts::
     {"key": "learning_goal", "label": "學習目標", "type": "textarea", "required": true,
      "help": "optional hint"}
 
-``type`` is one of ``FIELD_TYPES``. A ``number`` may carry ``min``/``max``; ``choice`` and
+``type`` is one of ``FIELD_TYPES``. A ``number`` may carry ``min``/``max`` and ``"integer": true``
+(whole numbers only); a top-level number may carry ``"at_most_field": "<key>"`` (not more than
+another number field of the record) and a top-level date ``"not_before": "<key>"`` (not earlier
+than another date field of the record) or ``"not_before": "<item>.<key>"`` (not earlier than a
+date in the case's record of another item, e.g. ``pre_conference.pre_meeting_date``). ``choice`` and
 ``multichoice`` carry ``options`` (strings); a ``heading`` is a section title with no value.
 A ``table`` carries ``columns`` (dicts with key, label, type and optionally required, options,
 min, max) and either ``rows``, a list of fixed rows ``{"key": "A-2", "label": "..."}``, or
@@ -53,22 +57,30 @@ _COMMON_ATTRIBUTES = frozenset({"key", "label", "type", "required", "help"})
 _FIELD_ATTRIBUTES = {
     "text": _COMMON_ATTRIBUTES,
     "textarea": _COMMON_ATTRIBUTES,
-    "date": _COMMON_ATTRIBUTES,
+    "date": _COMMON_ATTRIBUTES | {"not_before"},
     "time": _COMMON_ATTRIBUTES,
-    "number": _COMMON_ATTRIBUTES | {"min", "max"},
+    "number": _COMMON_ATTRIBUTES | {"min", "max", "integer", "at_most_field"},
     "choice": _COMMON_ATTRIBUTES | {"options"},
     "multichoice": _COMMON_ATTRIBUTES | {"options"},
     "table": _COMMON_ATTRIBUTES | {"columns", "rows", "min_rows", "max_rows"},
     # "required" is accepted only so that the heading check can say why it makes no sense
     "heading": _COMMON_ATTRIBUTES,
 }
+# rules that compare with another field belong to top-level fields only
 _COLUMN_ATTRIBUTES = {
-    kind: (attributes - {"help"}) for kind, attributes in _FIELD_ATTRIBUTES.items()
+    kind: (attributes - {"help", "at_most_field", "not_before"})
+    for kind, attributes in _FIELD_ATTRIBUTES.items()
 }
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LINE_BREAKS = re.compile(r"\r\n?|\n|\t")
 _NUMBER_PATTERN = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,10})?")
+_ANY_NUMBER_PATTERN = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+_NUMBER_DIGITS = 15
+# the years a date may fall in; an earlier or later one is a typing slip
+FIRST_YEAR, LAST_YEAR = 1912, 2199
+# the items another record's date may be named by in "not_before"
+RECORD_ITEMS = ("pre_conference", "observation", "post_conference")
 _DATE_PATTERN = re.compile(r"([0-9]{2,4})[-/]([0-9]{1,2})[-/]([0-9]{1,2})")
 _TIME_PATTERN = re.compile(r"([0-9]{1,2}):([0-9]{2})(:[0-9]{2}(\.[0-9]{1,6})?)?")
 _SHORT_INPUT_LIMIT = 100
@@ -95,6 +107,44 @@ def validate_schema(fields):
     )
     if not has_input:
         problems.append(_("範本裡只有標題，沒有可以填寫的欄位。"))
+    return problems + _reference_problems(fields)
+
+
+def _reference_problems(fields):
+    """Problems with at_most_field and not_before: they must name a field of the right type."""
+    kinds = {
+        field["key"]: field.get("type")
+        for field in fields
+        if isinstance(field, dict) and isinstance(field.get("key"), str)
+    }
+    problems = []
+    for number, field in enumerate(fields, start=1):
+        if not isinstance(field, dict):
+            continue
+        where = _field_where(number, field)
+        if "at_most_field" in field:
+            other = field["at_most_field"]
+            if other == field.get("key") or kinds.get(other) != "number":
+                problems.append(
+                    _(
+                        "%(where)s的 at_most_field 必須是本範本另一個數字欄位的代碼（key）。",
+                        where=where,
+                    )
+                )
+        if "not_before" in field:
+            other = field["not_before"]
+            item, dot, key = other.partition(".") if isinstance(other, str) else ("", "", "")
+            same_record = not dot and other != field.get("key") and kinds.get(other) == "date"
+            other_record = bool(dot) and item in RECORD_ITEMS and KEY_PATTERN.fullmatch(key)
+            if not (same_record or other_record):
+                problems.append(
+                    _(
+                        "%(where)s的 not_before 必須是本範本另一個日期欄位的代碼（key），"
+                        "或「項目.代碼」指向另一份紀錄表的日期欄位（項目為 %(items)s）。",
+                        where=where,
+                        items="、".join(RECORD_ITEMS),
+                    )
+                )
     return problems
 
 
@@ -308,8 +358,10 @@ def _option_problems(where, spec):
 
 
 def _range_problems(where, spec):
-    """Problems with the min and max of a number field or column."""
+    """Problems with the min, max and integer settings of a number field or column."""
     problems = []
+    if "integer" in spec and not isinstance(spec["integer"], bool):
+        problems.append(_("%(where)s的整數（integer）只能是 true 或 false。", where=where))
     for name in ("min", "max"):
         if name in spec and not _is_number(spec[name]):
             problems.append(
@@ -527,8 +579,12 @@ def _empty_value(spec):
 # --- reading a posted form ------------------------------------------------------------------
 
 
-def parse_submission(fields, formdata):
-    """Clean posted form data against a template; returns (data, errors keyed by input name)."""
+def parse_submission(fields, formdata, others=None):
+    """Clean posted form data against a template; returns (data, errors keyed by input name).
+
+    `others` are the case's records of the other items, {item: (item label, fields, data)},
+    for dates that may not be earlier than a date in another record.
+    """
     data = {}
     errors = {}
     for field in _value_fields(fields):
@@ -543,7 +599,54 @@ def parse_submission(fields, formdata):
         if error:
             errors[key] = error
         data[key] = value
+
+    for field in _value_fields(fields):
+        key = field["key"]
+        if key not in errors and not _is_empty(data.get(key)):
+            error = _comparison_error(field, data, fields, others or {})
+            if error:
+                errors[key] = error
     return data, errors
+
+
+def _comparison_error(field, data, fields, others):
+    """The error of a value that breaks its rule against another field, or None."""
+    value = data[field["key"]]
+    other = field.get("at_most_field")
+    if field.get("type") == "number" and isinstance(other, str):
+        limit = data.get(other)
+        if _is_number(limit) and _is_number(value) and value > limit:
+            return _(
+                "不可大於「%(label)s」（%(value)s）。",
+                label=_label_of(fields, other),
+                value=_number_text(limit),
+            )
+
+    other = field.get("not_before")
+    if field.get("type") == "date" and isinstance(other, str):
+        item, dot, key = other.partition(".")
+        if dot:
+            label_of_item, other_fields, other_data = others.get(item, ("", [], {}))
+            earliest = (other_data or {}).get(key)
+            label = _(
+                "「%(item)s」的「%(label)s」",
+                item=label_of_item,
+                label=_label_of(other_fields, key),
+            )
+        else:
+            earliest = data.get(other)
+            label = _("「%(label)s」", label=_label_of(fields, other))
+        if isinstance(earliest, str) and earliest and isinstance(value, str) and value < earliest:
+            return _("不可早於%(label)s（%(date)s）。", label=label, date=earliest)
+    return None
+
+
+def _label_of(fields, key):
+    """The label of the field with this key, or the key itself."""
+    for field in _value_fields(fields):
+        if field["key"] == key:
+            return _label(field)
+    return key
 
 
 def _posted(formdata, name):
@@ -592,7 +695,8 @@ def _clean_value(spec, posted):
     if kind in ("text", "textarea"):
         limit = TEXTAREA_LIMIT if kind == "textarea" else TEXT_LIMIT
         if len(text) > limit:
-            return text[:limit], _(
+            # the whole text goes back into the form, so that nothing typed is lost
+            return text, _(
                 "內容過長：最多 %(limit)s 字，目前有 %(length)s 字。",
                 limit=f"{limit:,}",
                 length=f"{len(text):,}",
@@ -632,8 +736,14 @@ def _clean_date(text):
         return text, _("日期格式應為 年-月-日，例如 2025-03-14。")
 
     year, month, day = (int(part) for part in match.groups())
-    if not 1912 <= year <= 2199:
+    if year < 1000:
         return text, _("請以西元年填寫日期，例如 2025-03-14。")
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        return text, _(
+            "日期須介於 %(first)s-01-01 與 %(last)s-12-31 之間。",
+            first=FIRST_YEAR,
+            last=LAST_YEAR,
+        )
     try:
         return date(year, month, day).isoformat(), None
     except ValueError:
@@ -652,10 +762,19 @@ def _clean_time(text):
 
 def _clean_number(spec, text):
     """An int or float within the spec's range, or the text back with an error."""
+    whole_only = spec.get("integer") is True
     if not _NUMBER_PATTERN.fullmatch(text):
+        if _ANY_NUMBER_PATTERN.fullmatch(text):
+            return text, _("數字太大或位數太多，最多 %(digits)s 位數。", digits=_NUMBER_DIGITS)
+        if whole_only:
+            return text, _("請填寫整數，例如 3。")
         return text, _("請填寫數字，例如 3 或 2.5。")
 
     number = float(text) if "." in text else int(text)
+    if whole_only:
+        if isinstance(number, float) and not number.is_integer():
+            return text, _("請填寫整數，例如 3。")
+        number = int(number)
     low, high = spec.get("min"), spec.get("max")
     if _is_number(low) and number < low:
         return number, _("不可小於 %(min)s。", min=_number_text(low))
@@ -1060,8 +1179,8 @@ def _control(spec, name, element_id, value, extra, message):
         "time": [("type", "time"), ("placeholder", "09:05")],
         "number": [
             ("type", "number"),
-            ("step", "any"),
-            ("inputmode", "decimal"),
+            ("step", "1" if spec.get("integer") is True else "any"),
+            ("inputmode", "numeric" if spec.get("integer") is True else "decimal"),
             ("min", _number_text(spec["min"]) if _is_number(spec.get("min")) else None),
             ("max", _number_text(spec["max"]) if _is_number(spec.get("max")) else None),
         ],

@@ -46,8 +46,16 @@ def _teacher_header():
         _text("subject", "任教領域/科目", help_text="例如：數學領域、自然科學領域/生物。"),
         _text("observer_name", "回饋人員"),
         _text("teaching_unit", "教學單元"),
-        _field("lesson_number", "教學節次：本節為第幾節", "number", min=1, max=99),
-        _field("lesson_total", "教學節次：本單元共幾節", "number", min=1, max=99),
+        _field(
+            "lesson_number",
+            "教學節次：本節為第幾節",
+            "number",
+            min=1,
+            max=99,
+            integer=True,
+            at_most_field="lesson_total",
+        ),
+        _field("lesson_total", "教學節次：本單元共幾節", "number", min=1, max=99, integer=True),
     ]
 
 
@@ -58,7 +66,7 @@ def _pre_conference_header():
         _field("pre_meeting_date", "觀察前會談日期", "date"),
         _field("pre_meeting_time", "觀察前會談時間", "time"),
         _text("pre_meeting_place", "觀察前會談地點"),
-        _field("observation_date", "預定入班觀察日期", "date"),
+        _field("observation_date", "預定入班觀察日期", "date", not_before="pre_meeting_date"),
         _field("observation_time", "預定入班觀察時間", "time"),
         _text("observation_place", "預定入班觀察地點"),
     ]
@@ -67,7 +75,7 @@ def _pre_conference_header():
 def _feedback_meeting_plan():
     """When and where the post-observation conference is planned."""
     return [
-        _field("feedback_date", "回饋會談日期", "date"),
+        _field("feedback_date", "回饋會談日期", "date", not_before="pre_meeting_date"),
         _text("feedback_place", "回饋會談地點"),
     ]
 
@@ -86,7 +94,12 @@ def _post_conference_header():
     """The header of a post-observation conference record."""
     return [
         *_teacher_header(),
-        _field("feedback_date", "回饋會談日期", "date"),
+        _field(
+            "feedback_date",
+            "回饋會談日期",
+            "date",
+            not_before="pre_conference.pre_meeting_date",
+        ),
         _text("feedback_place", "回饋會談地點"),
     ]
 
@@ -174,9 +187,7 @@ PRE_B = {
     "code": "pre_b",
     "kind": "pre_conference",
     "name": "觀察前會談紀錄表（乙式）",
-    "description": (
-        "精簡版：會談內容合併為四個較寬的提問；欄位依公開資料整理，認證中心可於後台修正。"
-    ),
+    "description": "精簡版：會談內容合併為四個較寬的提問。",
     "fields": [
         *_pre_conference_header(),
         _heading("content_heading", "會談內容"),
@@ -343,7 +354,7 @@ OBS_ON_TASK = {
     "description": "每隔一段時間掃視全班一次，記下專注、分心、求助與聊天的學生人數。",
     "fields": [
         *_observation_header(),
-        _field("class_size", "全班學生人數", "number", min=1, max=200),
+        _field("class_size", "全班學生人數", "number", min=1, max=200, integer=True),
         _text(
             "sweep_interval",
             "掃視間隔",
@@ -356,13 +367,21 @@ OBS_ON_TASK = {
             "掃視紀錄",
             [
                 {"key": "time", "label": "時間", "type": "time", "required": True},
-                {"key": "on_task", "label": "專注", "type": "number", "required": True, "min": 0},
+                {
+                    "key": "on_task",
+                    "label": "專注",
+                    "type": "number",
+                    "required": True,
+                    "min": 0,
+                    "integer": True,
+                },
                 {
                     "key": "distracted",
                     "label": "分心",
                     "type": "number",
                     "required": True,
                     "min": 0,
+                    "integer": True,
                 },
                 {
                     "key": "asking_help",
@@ -370,8 +389,16 @@ OBS_ON_TASK = {
                     "type": "number",
                     "required": True,
                     "min": 0,
+                    "integer": True,
                 },
-                {"key": "chatting", "label": "聊天", "type": "number", "required": True, "min": 0},
+                {
+                    "key": "chatting",
+                    "label": "聊天",
+                    "type": "number",
+                    "required": True,
+                    "min": 0,
+                    "integer": True,
+                },
                 {"key": "note", "label": "備註", "type": "text"},
             ],
             help_text="每次掃視填一列，各欄寫該狀態的學生人數（沒有就填 0）。",
@@ -400,7 +427,7 @@ OBS_FLANDERS = {
     "description": "每 3 秒記下當下的師生互動類別，統計十個類別各出現幾次並加以分析。",
     "fields": [
         *_observation_header(),
-        _field("duration_minutes", "觀察時間長度（分鐘）", "number", min=1, max=300),
+        _field("duration_minutes", "觀察時間長度（分鐘）", "number", min=1, max=300, integer=True),
         _heading("record_heading", "互動類別統計"),
         {
             "key": "categories",
@@ -409,7 +436,14 @@ OBS_FLANDERS = {
             "required": True,
             "help": "每 3 秒記一次當下的類別代碼，課後統計每個類別的次數填入（沒有就填 0）。",
             "columns": [
-                {"key": "count", "label": "次數", "type": "number", "required": True, "min": 0},
+                {
+                    "key": "count",
+                    "label": "次數",
+                    "type": "number",
+                    "required": True,
+                    "min": 0,
+                    "integer": True,
+                },
             ],
             "rows": [{"key": key, "label": label} for key, label in FLANDERS_CATEGORIES],
         },
@@ -440,9 +474,7 @@ POST_B = {
     "code": "post_b",
     "kind": "post_conference",
     "name": "觀察後會談紀錄表（乙式）",
-    "description": (
-        "分別就教師教學與學生學習寫下優點與待精進之處，再訂成長計畫；認證中心可於後台修正欄位。"
-    ),
+    "description": "分別就教師教學與學生學習寫下優點與待精進之處，再訂成長計畫。",
     "fields": [
         *_post_conference_header(),
         _heading("content_heading", "會談內容"),

@@ -401,6 +401,47 @@ def test_pre_conference_record_saves_and_edits(login, teacher, started):
     assert count(FormEntry, FormEntry.case_id == started.id) == 1
 
 
+def test_lesson_number_beyond_the_unit_and_fractions_are_refused(login, teacher, started):
+    client = login(teacher)
+    template = template_by_code("pre_a")
+    reader = read_form(record_page(client, ApplicationItem.pre_conference, template))
+
+    data = fill(
+        reader, template.current_version.fields, {"lesson_number": "5", "lesson_total": "3"}
+    )
+    beyond = client.post("/apply/record/pre_conference", data=data)
+    data = fill(reader, template.current_version.fields, {"lesson_number": "1.5"})
+    fraction = client.post("/apply/record/pre_conference", data=data)
+
+    assert "不可大於「教學節次：本單元共幾節」（3）。" in text(beyond)
+    assert read_form(beyond).values["lesson_number"] == "5"
+    assert "請填寫整數，例如 3。" in text(fraction)
+    assert entry_of(started, ApplicationItem.pre_conference) is None
+
+
+def test_feedback_meeting_may_not_precede_the_pre_conference(login, teacher, started):
+    client = login(teacher)
+    pre = template_by_code("pre_a")
+    reader = read_form(record_page(client, ApplicationItem.pre_conference, pre))
+    data = fill(reader, pre.current_version.fields, {"pre_meeting_date": "2025-03-10"})
+    data.setlist("feedback_date", ["2025-03-12"])
+    data.setlist("observation_date", ["2025-03-11"])
+    assert client.post("/apply/record/pre_conference", data=data).status_code == 302
+
+    post = template_by_code("post_a")
+    reader = read_form(record_page(client, ApplicationItem.post_conference, post))
+    early = fill(reader, post.current_version.fields, {"feedback_date": "2025-03-09"})
+    refused = client.post("/apply/record/post_conference", data=early)
+
+    assert refused.status_code == 200
+    assert "不可早於「觀察前會談紀錄表」的「觀察前會談日期」（2025-03-10）。" in text(refused)
+    assert read_form(refused).values["feedback_date"] == "2025-03-09"
+    assert entry_of(started, ApplicationItem.post_conference) is None
+
+    later = fill(reader, post.current_version.fields, {"feedback_date": "2025-03-12"})
+    assert client.post("/apply/record/post_conference", data=later).status_code == 302
+
+
 def test_observation_rubric_with_fixed_rows(login, teacher, started):
     client = login(teacher)
     template = template_by_code("obs_rubric_105")

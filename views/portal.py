@@ -628,7 +628,7 @@ def _save_record(case, item, entry):
 
     if errors:
         # show what was typed, with the errors beside it; nothing was stored
-        data, _errors = form_schema.parse_submission(version.fields, request.form)
+        data, _errors = form_schema.parse_submission(version.fields, request.form, {})
         flash(_("尚有 %(count)s 處需要修正，請查看標示紅字的欄位。", count=len(errors)), "error")
         templates = app_ops.templates_for(item)
         return _record_form(case, item, entry, templates, version, data, errors)
