@@ -2,7 +2,8 @@
 
 User-facing Chinese text is written directly as the message id of gettext (`_("形式審查")`):
 the product has one language, so the ids are the text and no catalogue is needed for our own
-strings. Flask-Admin's own strings come from its zh_Hant_TW catalogue.
+strings. Flask-Admin's and WTForms' own strings come from their Traditional Chinese catalogues,
+except the few in `LIBRARY_WORDING`, which read the way the rest of the site words them.
 """
 
 from datetime import UTC, date, datetime
@@ -18,14 +19,56 @@ _ = gettext
 _l = lazy_gettext
 
 
+# library messages (English message ids of Flask-Admin and WTForms) in the site's own wording;
+# the two "Failed to ..." ids are missing from the compiled zh_Hant_TW catalogue Flask-Admin
+# 2.2.1 ships (its .po has them, its .mo does not), so without this they show in English
+LIBRARY_WORDING = {
+    "This field is required.": _l("此欄位為必填。"),
+    "Record was successfully saved.": _l("已儲存。"),
+    "Record was successfully created.": _l("已新增。"),
+    "Failed to save record.": _l("未儲存，請修正標示紅字的欄位。"),
+    "Failed to create record.": _l("未新增，請修正標示紅字的欄位。"),
+}
+
+
+class Reworded:
+    """A library's translations with the messages of `LIBRARY_WORDING` in our wording."""
+
+    def __init__(self, translations):
+        self.translations = translations
+
+    def gettext(self, message):
+        if message in LIBRARY_WORDING:
+            return str(LIBRARY_WORDING[message])
+        return self.translations.gettext(message)
+
+    ugettext = gettext
+
+    def __getattr__(self, name):
+        return getattr(self.translations, name)
+
+
 @cache
 def wtforms_translations():
-    """WTForms' Traditional Chinese catalogue.
+    """WTForms' Traditional Chinese catalogue, in our wording where `LIBRARY_WORDING` says.
 
     A lookup for zh_Hant_TW falls back to WTForms' Simplified `zh` catalogue, so forms ask for
     the zh_TW one by name.
     """
-    return get_translations(["zh_TW"])
+    return Reworded(get_translations(["zh_TW"]))
+
+
+def reword_flask_admin():
+    """Make Flask-Admin's messages read in our wording (see `LIBRARY_WORDING`)."""
+    from flask_admin.babel import domain
+
+    # XXX: Flask-Admin looks its messages up through this one domain object and offers no other
+    # hook short of shipping a compiled catalogue; wrapping it once keeps our text in this file
+    if getattr(domain, "reworded", False):
+        return
+    catalogue = domain.get_translations
+    domain.get_translations = lambda: Reworded(catalogue())
+    domain.reworded = True
 
 
 def now_utc():

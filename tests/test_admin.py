@@ -156,8 +156,8 @@ def test_required_field_error_in_admin_form_is_traditional(login, staff):
     response = login(staff).post("/admin/school/new/", data={"code": "X1", "name": ""})
 
     assert response.status_code == 200
-    assert "此欄位是必需的" in page(response)
-    assert "该字段是必填字段" not in page(response)
+    assert "此欄位為必填。" in page(response)
+    assert "该字段是必填字段" not in page(response) and "此欄位是必需的" not in page(response)
     assert db.session.scalar(sa.select(School).where(School.code == "X1")) is None
 
 
@@ -510,6 +510,19 @@ def test_creating_a_template_creates_version_one(login, staff):
     assert [(v.version, v.fields) for v in versions_of(template.id)] == [(1, fields)]
 
 
+def test_a_refused_template_code_says_why_next_to_the_field(login, staff):
+    fields = [{"key": "note", "label": "紀錄", "type": "textarea"}]
+    data = {"code": "Bad Code", "kind": "post_conference", "name": "丙式", "sort_order": "9"}
+
+    response = login(staff).post(
+        "/admin/template/new/", data={**data, "fields_json": json.dumps(fields)}
+    )
+
+    assert response.status_code == 200
+    assert "代碼只能使用小寫英文字母、數字與底線，並以字母開頭。" in page(response)
+    assert db.session.scalar(sa.select(FormTemplate).where(FormTemplate.name == "丙式")) is None
+
+
 def test_unused_template_is_deleted_with_its_versions(login, staff):
     template = FormTemplate(code="unused", kind=RecordKind.observation, name="試用範本")
     template.versions.append(FormTemplateVersion(version=1, fields=[]))
@@ -649,6 +662,63 @@ def test_blank_password_on_edit_keeps_the_old_one(login, admin_user, teacher):
     assert response.status_code == 302, page(response)[:2000]
     db.session.expire_all()
     assert db.session.get(User, teacher.id).check_password(PASSWORD)
+
+
+def _edit_teacher(client, teacher, school, changes):
+    data = {**_account(teacher.login, "applicant"), "new_password": "", "position": "teacher"}
+    data.update({"school": school.id, **changes})
+    return client.post(f"/admin/user/edit/?id={teacher.id}", data=data)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"email": "not-an-email"}, "電子郵件格式不正確，例如 wang@example.edu.tw。"),
+        (
+            {"login": "有 空白 的帳號"},
+            "帳號只能使用英文字母、數字及 . _ @ -，不可有空白，長度 1 至 64 字。",
+        ),
+        ({"position": ""}, "申請人帳號須選擇職別（教師或校長）。"),
+        ({"email": "ADMIN1@example.edu.tw"}, "電子郵件「ADMIN1@example.edu.tw」已由其他帳號使用"),
+        ({"county": "99999"}, "所選的縣市不存在，請重新選擇。"),
+        ({"school": "99999"}, "所選的學校不存在，請重新選擇。"),
+        ({"name": ""}, "此欄位為必填。"),
+        ({"login": "admin1"}, "資料已經存在。"),
+    ],
+    ids=["email", "login", "position", "same-email", "county", "school", "name", "same-login"],
+)
+def test_account_edits_are_checked(login, admin_user, teacher, school, changes, message):
+    before = (teacher.login, teacher.name, teacher.email, teacher.county_id, teacher.school_id)
+
+    response = _edit_teacher(login(admin_user), teacher, school, changes)
+
+    assert response.status_code == 200
+    assert message in page(response)
+    assert "Failed" not in page(response) and "This field" not in page(response)
+    db.session.expire_all()
+    user = db.session.get(User, teacher.id)
+    assert (user.login, user.name, user.email, user.county_id, user.school_id) == before
+
+
+def test_flask_admin_messages_read_like_the_rest_of_the_site(login, admin_user, teacher, school):
+    client = login(admin_user)
+
+    refused = _edit_teacher(client, teacher, school, {"name": ""})
+    saved = _edit_teacher(client, teacher, school, {"name": "改過的名字"})
+    listing = client.get(saved.headers["Location"])
+
+    assert "未儲存，請修正標示紅字的欄位。" in page(refused)
+    assert "此欄位為必填。" in page(refused) and "此欄位是必需的" not in page(refused)
+    assert "已儲存。" in page(listing) and "保存" not in page(listing)
+
+
+def test_a_new_account_refused_for_a_blank_name_says_so_in_chinese(login, admin_user):
+    response = login(admin_user).post(
+        "/admin/user/new/", data={**_account("x1", "staff"), "name": ""}
+    )
+
+    assert "未新增，請修正標示紅字的欄位。" in page(response)
+    assert "Failed" not in page(response)
 
 
 # --- cycles, training hours, documents ------------------------------------------------------

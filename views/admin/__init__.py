@@ -12,7 +12,7 @@ from flask_admin import Admin, AdminIndexView, expose
 from flask_admin.theme import Bootstrap4Theme
 
 from admin_app.extensions import db
-from admin_app.i18n import _l
+from admin_app.i18n import _l, reword_flask_admin
 from models import (
     AuditEvent,
     Case,
@@ -69,6 +69,7 @@ class StaffIndexView(StaffAccess, AdminIndexView):
 
 def init_admin(app):
     """Attach the back office at /admin."""
+    reword_flask_admin()
     admin = Admin(
         app,
         name="認證中心後台",

@@ -10,6 +10,7 @@ from flask_admin.babel import lazy_gettext as admin_lazy_gettext
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_admin.model import typefmt
+from flask_babel import LazyString
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy.exc import IntegrityError
@@ -56,6 +57,17 @@ class AdminForm(BaseForm):
         # Flask-Admin's unique-value check compares the row it finds with the edited object
         self._obj = kwargs.get("obj")
         super().__init__(*args, **kwargs)
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        # Flask-Admin shows a field's errors only when they are plain text, so a message given
+        # as a lazy string (message=_l(...)) would mark the form failed without saying why
+        for field in self:
+            if isinstance(field.errors, list):
+                field.errors = [
+                    str(error) if isinstance(error, LazyString) else error for error in field.errors
+                ]
+        return valid
 
 
 class EnumSelectField(SelectField):

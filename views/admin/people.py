@@ -3,6 +3,7 @@
 import logging
 
 import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
 from flask_login import current_user
 from wtforms import IntegerField, PasswordField
 from wtforms.validators import Length, NumberRange, Optional, ValidationError
@@ -10,6 +11,7 @@ from wtforms.validators import Length, NumberRange, Optional, ValidationError
 from admin_app.extensions import db
 from admin_app.i18n import _, _l, academic_year_of
 from admin_app.security import PASSWORD_MIN_LENGTH, password_problems
+from exports.imports import LOGIN_PATTERN
 from models import Case, County, Position, Role, School, TrainingRecord, User
 from models.operations import record_event
 
@@ -44,6 +46,33 @@ class WriteOnlyPasswordField(PasswordField):
 def counties_in_order():
     """The counties for a drop-down, in their usual order."""
     return db.session.scalars(sa.select(County).order_by(County.sort_order)).all()
+
+
+def login_format(form, field):
+    """A validator: a login of the characters an import accepts too, without spaces."""
+    # the message is made here, not at import: Flask-Admin shows only plain-text field errors
+    if not LOGIN_PATTERN.match(field.data or ""):
+        raise ValidationError(
+            _("帳號只能使用英文字母、數字及 . _ @ -，不可有空白，長度 1 至 64 字。")
+        )
+
+
+def email_format(form, field):
+    """A validator: an e-mail address that could be written to, or nothing."""
+    value = (field.data or "").strip()
+    if not value:
+        return
+    try:
+        field.data = validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as error:
+        raise ValidationError(_("電子郵件格式不正確，例如 wang@example.edu.tw。")) from error
+
+
+def refuse_unknown_choice(field, message):
+    """Refuse a drop-down value that names no row (a hand-made or stale form), not save NULL."""
+    raw = [value for value in (field.raw_data or []) if value not in ("", "__None")]
+    if raw and field.data is None:
+        raise ValidationError(message)
 
 
 def _original(model, attribute):
@@ -92,6 +121,8 @@ class UserView(StaffModelView):
     ]
     form_overrides = {"role": EnumSelectField, "position": EnumSelectField}
     form_args = {
+        "login": {"validators": [login_format]},
+        "email": {"validators": [email_format]},
         "role": {"enum": Role},
         "position": {"enum": Position, "allow_blank": True},
         "county": {
@@ -120,6 +151,7 @@ class UserView(StaffModelView):
         changes_self = not is_created and model.id == current_user.id
         if changes_self and (model.role is not old_role or not model.active):
             raise ValidationError(_("不能變更自己的角色或停用自己的帳號，請由另一位管理員處理。"))
+        self._check_account(form, model)
 
         password = form.new_password.data
         if password:
@@ -133,6 +165,27 @@ class UserView(StaffModelView):
         # account changes are audited in the same transaction as the change itself
         action = "create_account" if is_created else "update_account"
         record_event(None, action, current_user, comment=f"{model.login}（{model.role.label}）")
+
+    def _check_account(self, form, model):
+        """Refuse what the form's own validators cannot see: rows that do not exist, a missing
+        職別, an e-mail address another account already uses."""
+        refuse_unknown_choice(form.school, _("所選的學校不存在，請重新選擇。"))
+        refuse_unknown_choice(form.county, _("所選的縣市不存在，請重新選擇。"))
+        if model.role is Role.applicant and model.position is None:
+            raise ValidationError(_("申請人帳號須選擇職別（教師或校長）。"))
+
+        email = (model.email or "").strip()
+        if email:
+            db.session.flush()  # a new account gets its id, so it does not find itself
+            taken = db.session.scalar(
+                sa.select(User.login).where(
+                    sa.func.lower(User.email) == email.lower(), User.id != model.id
+                )
+            )
+            if taken:
+                raise ValidationError(
+                    _("電子郵件「%(email)s」已由其他帳號使用，請改用另一個。", email=email)
+                )
 
     def after_model_change(self, form, model, is_created):
         log.info(
