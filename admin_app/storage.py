@@ -60,6 +60,19 @@ def display_name(filename):
     return name
 
 
+def download_name(original_name):
+    """The name a stored PDF is downloaded under: the name it was sent with, ending in .pdf.
+
+    The content was checked to be a PDF, so a file sent as 「ok.txt」 or 「noext」 is a PDF
+    whatever its name says; the name is kept for display and only gets the extension the
+    content has, so that the downloaded file opens in a PDF reader.
+    """
+    name = original_name or "document.pdf"
+    if name.lower().endswith(".pdf"):
+        return name
+    return name[: 255 - len(".pdf")] + ".pdf"
+
+
 def check_pdf(content):
     """Refuse anything that is not a readable, unencrypted PDF with at least one page."""
     if not content:

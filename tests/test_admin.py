@@ -344,6 +344,18 @@ def test_document_download_returns_the_pdf(login, staff, case_with_history):
     assert "%E8%88%8A" in response.headers["Content-Disposition"]  # 舊, UTF-8 encoded
 
 
+def test_document_download_name_ends_in_pdf(login, staff, case_with_history):
+    document = db.session.scalar(
+        sa.select(Document).where(Document.original_name == "舊的公開授課證明.pdf")
+    )
+    document.original_name = "掃描檔"
+    db.session.commit()
+
+    response = login(staff).get(f"/admin/document/download/{document.id}/")
+
+    assert "%E6%8E%83%E6%8F%8F%E6%AA%94.pdf" in response.headers["Content-Disposition"]
+
+
 def test_document_download_is_staff_only(login, teacher, case_with_history):
     document = case_with_history.documents[0]
 

@@ -177,6 +177,20 @@ def test_upload_page_checks_the_file_size_before_sending(client_in, case):
 
 
 @pytest.mark.parametrize(
+    ("sent_as", "downloaded_as"),
+    [("ok.txt", "ok.txt.pdf"), ("noext", "noext.pdf"), ("掃描.PDF", "掃描.PDF")],
+)
+def test_a_pdf_under_another_name_downloads_as_pdf(app, client_in, case, sent_as, downloaded_as):
+    response = upload(client_in, demo_pdf(), sent_as, item="community")
+
+    assert f"已上傳「{sent_as}」。" in flashes(response)
+    document = db.session.scalar(sa.select(Document).where(Document.case_id == case.id))
+    assert document.original_name == sent_as
+    disposition = client_in.get(f"/apply/document/{document.id}").headers["Content-Disposition"]
+    assert quote(downloaded_as) in disposition or f'filename="{downloaded_as}"' in disposition
+
+
+@pytest.mark.parametrize(
     ("filename", "shown"),
     [
         ("../../etc/passwd.pdf", "passwd.pdf"),

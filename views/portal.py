@@ -542,7 +542,7 @@ def document(document_id):
         path,
         mimetype="application/pdf",
         as_attachment=True,
-        download_name=document.original_name,
+        download_name=storage.download_name(document.original_name),
     )
 
 

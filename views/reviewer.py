@@ -290,5 +290,5 @@ def document(assignment_id, document_id):
         path,
         mimetype="application/pdf",
         as_attachment=True,
-        download_name=document.original_name,
+        download_name=storage.download_name(document.original_name),
     )

@@ -9,7 +9,7 @@ from sqlalchemy.orm import joinedload
 
 from admin_app.extensions import db
 from admin_app.i18n import _, _l
-from admin_app.storage import path_of
+from admin_app.storage import download_name, path_of
 from models import AuditEvent, Case, CaseState, Document, DocumentKind
 from models.audit import action_label, every_action
 
@@ -104,7 +104,7 @@ class DocumentView(ReadOnlyView):
             path,
             mimetype="application/pdf",
             as_attachment=True,
-            download_name=document.original_name,
+            download_name=download_name(document.original_name),
         )
 
 
