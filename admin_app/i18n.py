@@ -103,12 +103,15 @@ def roc_datetime(value):
 
 
 def roc_moment(value):
-    """A moment to the second in Taipei time, ROC style: 115/06/10 23:59:59（星期三）."""
+    """A deadline in Taipei time as people read it, ROC style: 115/06/10 23:59（星期三）.
+
+    Deadlines end at 23:59:59; the seconds are left out, as people write a deadline.
+    """
     if value is None:
         return ""
     local = to_taipei(value)
     weekday = "一二三四五六日"[local.weekday()]
-    return f"{roc_date(local.date())} {local:%H:%M:%S}（星期{weekday}）"
+    return f"{roc_date(local.date())} {local:%H:%M}（星期{weekday}）"
 
 
 def academic_year_of(day):

@@ -29,6 +29,10 @@ class CaseState(LabelledEnum):
     closed = "closed", _l("未通過")
 
 
+# what the candidate sees of a failed case whose appeal window has run out, until the daily
+# close-appeal-windows job closes it
+APPEAL_LAPSED_LABEL = _l("未通過（申復期限已過）")
+
 # states whose label names the round: 初審分發委員, 複審判定, ...
 ROUND_LABELS = {
     CaseState.awaiting_assignment: (_l("初審分發委員"), _l("複審分發委員")),
@@ -140,7 +144,18 @@ class Case(db.Model):
     @property
     def status_label(self):
         """What the candidate sees as the case's status."""
+        if self.appeal_lapsed:
+            return APPEAL_LAPSED_LABEL
         return state_label(self.state, self.round)
+
+    @property
+    def appeal_lapsed(self):
+        """Failed, and the appeal deadline has passed (the case is not closed yet)."""
+        return (
+            self.state is CaseState.failed
+            and self.appeal_deadline is not None
+            and now_utc() > self.appeal_deadline
+        )
 
     @property
     def is_editable(self):

@@ -308,5 +308,5 @@ def _templates():
 
 
 def mail_moment(value):
-    """A moment as letters write it: 民國 115/06/10 23:59:59（星期三）."""
+    """A deadline as letters write it: 民國 115/06/10 23:59（星期三）."""
     return f"民國 {roc_moment(value)}"

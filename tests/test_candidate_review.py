@@ -12,7 +12,7 @@ from werkzeug.datastructures import MultiDict
 
 from admin_app.demo import demo_pdf
 from admin_app.extensions import db
-from admin_app.i18n import now_utc, roc_date, roc_datetime, to_taipei
+from admin_app.i18n import now_utc, roc_date, roc_datetime, roc_moment, to_taipei
 from models import (
     Appeal,
     ApplicationItem,
@@ -433,7 +433,7 @@ def test_appeal_page_shows_the_last_moment_and_the_form(login, teacher, failed):
 
     page = text(login(teacher).get("/apply/appeal"))
 
-    assert f"{roc_date(deadline)} 23:59:59" in page
+    assert f"{roc_date(deadline)} 23:59（" in page and "23:59:59" not in page
     form = page.split('class="appeal-form"')[1].split("</form>")[0]
     assert re.search(r'<textarea id="reason" name="reason"[^>]* required', form)
     assert 'type="file" id="file" name="file" accept=".pdf,application/pdf"' in form
@@ -505,8 +505,13 @@ def test_appeal_after_the_deadline_is_refused_and_stores_nothing(app, login, tea
     client = login(teacher)
 
     page = text(client.get("/apply/appeal"))
-    assert 'class="appeal-form"' not in page and "申復期限已於" in page
-    assert "提出申復" not in text(client.get("/apply"))
+    assert 'class="appeal-form"' not in page
+    assert f"申復期限已於 {roc_moment(deadline)} 截止，無法再提出申復。" in page
+    assert "無法提出申復" not in page and "可申復" not in page
+    assert "未通過（申復期限已過）" in page
+    for other in ("/apply", "/apply/flow"):
+        other_page = text(client.get(other))
+        assert "未通過（申復期限已過）" in other_page and "提出申復" not in other_page
 
     response = client.post(
         "/apply/appeal", data=appeal_post(pdf=("佐證.pdf", pdf_upload("佐證.pdf").read()))

@@ -262,9 +262,9 @@ EXPECTED = {
     "failed": (
         "failed",
         ["初審結果通知：未通過"],
-        ["查看審查意見", "10 日內（含例假日）", "{deadline} 23:59:59", "116 學年度"],
+        ["查看審查意見", "10 日內（含例假日）", "{deadline} 23:59（", "116 學年度"],
     ),
-    "failed_round_2": ("failed", ["複審結果通知：未通過"], ["{deadline} 23:59:59"]),
+    "failed_round_2": ("failed", ["複審結果通知：未通過"], ["{deadline} 23:59（"]),
     "appeal_filed": ("appeal_filed", ["已收到您的申復申請"], ["是否受理"]),
     "appeal_accepted": ("appeal_accepted", ["申復受理通知"], ["已受理"]),
     "appeal_not_accepted": (
@@ -340,7 +340,8 @@ def test_failed_states_the_last_moment_to_appeal(cycle, staff):
     assert (deadline.hour, deadline.minute, deadline.second) == (23, 59, 59)
     body = db.session.scalar(sa.select(OutgoingMail.body).where(OutgoingMail.kind == "failed"))
     weekday = "一二三四五六日"[deadline.weekday()]
-    assert f"臺灣時間 民國 {roc_date(deadline)} 23:59:59（星期{weekday}）" in body
+    # the deadline ends at 23:59:59 and is written for people to the minute
+    assert f"臺灣時間 民國 {roc_date(deadline)} 23:59（星期{weekday}）" in body
 
 
 @pytest.mark.real_smtp

@@ -90,7 +90,7 @@ class CycleView(StaffModelView):
         "required_hours": {"validators": [NumberRange(min=0, max=1000)]},
         "appeal_days": {
             "validators": [NumberRange(min=0, max=365)],
-            "description": _l("自通知日起算的日曆天數（含假日），最後一天至 23:59:59 止。"),
+            "description": _l("自通知日起算的日曆天數（含假日），最後一天至 23:59 止。"),
         },
         "reviewers_per_case": {"validators": [NumberRange(min=1, max=10)]},
         "review_days": {"validators": [NumberRange(min=1, max=365)]},
