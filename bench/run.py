@@ -162,7 +162,7 @@ def bench_app(database_url):
         page_size = 50
 
     admin = app.extensions["admin"][0]
-    admin.add_view(PlainCaseView(Case, db.session, endpoint="plain_case", url="/bench/plain-case"))
+    admin.add_view(PlainCaseView(Case, db, endpoint="plain_case", url="/bench/plain-case"))
     return app
 
 
