@@ -39,6 +39,7 @@ from email_validator import EmailNotValidError, validate_email
 from openpyxl import load_workbook
 from openpyxl.utils.datetime import from_excel
 from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
 
 from admin_app.extensions import db
 from admin_app.i18n import TAIPEI, _, _l, academic_year_of, now_utc, roc_date
@@ -256,7 +257,9 @@ def read_rows(path, fields, progress=None):
         # openpyxl warns about styles and extensions it does not read; that is fine here
         warnings.simplefilter("ignore")
         try:
-            workbook = load_workbook(handle, read_only=True, data_only=True)
+            # formulas are read as formulas, not as the value Excel last saved for them (which
+            # a file written by another program does not have), so that they can be refused
+            workbook = load_workbook(handle, read_only=True, data_only=False)
         except UNREADABLE as error:
             log.info("import file unreadable: %s", error)
             raise ImportRefused(_("檔案已損毀或不是 Excel 活頁簿（.xlsx），無法讀取。")) from error
@@ -312,6 +315,25 @@ def _read_first_sheet(workbook, fields, progress):
 
 def _blank(value):
     return value is None or (isinstance(value, str) and not value.strip())
+
+
+def is_formula(value):
+    """Whether a cell holds a formula (=1+1, =SUM(...), an array formula) rather than a value."""
+    if isinstance(value, str):
+        return value.lstrip().startswith("=")
+    return isinstance(value, ArrayFormula | DataTableFormula)
+
+
+def refuse_formulas(plan, number, values, fields):
+    """Record an error for every formula cell of a row; returns whether there was any."""
+    found = [key for key, value in values.items() if is_formula(value)]
+    for key in found:
+        plan.error(
+            number,
+            fields[key],
+            _("不接受公式，請直接填入內容（可在 Excel 以「選擇性貼上 → 值」換成計算結果）。"),
+        )
+    return bool(found)
 
 
 # --- reading cells --------------------------------------------------------------------------
@@ -435,6 +457,8 @@ class _TrainingRow:
 
 def _parse_training_row(plan, number, values):
     """The row's values checked one by one; None if any cell is wrong (its errors recorded)."""
+    if refuse_formulas(plan, number, values, TRAINING):
+        return None
     login = folded(values.get("login"))
     name = text_of(values.get("name"))
     course = text_of(values.get("course"))
@@ -729,6 +753,8 @@ def plan_accounts(path, progress=None):
 
 def _account_target(plan, number, values, schools, counties):
     """The account a row describes, as User column values; None if the row has errors."""
+    if refuse_formulas(plan, number, values, ACCOUNT):
+        return None
     errors_before = len(plan.errors)
     login = folded(values.get("login"))
     name = text_of(values.get("name"))

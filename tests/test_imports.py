@@ -246,6 +246,21 @@ def test_row_errors_are_listed_and_nothing_is_written(app, tmp_path, wang, make_
     assert training_count() == 0
 
 
+def test_formulas_are_refused_as_formulas(app, tmp_path, wang):
+    path = sheet_file(
+        tmp_path,
+        [
+            ("t001", "王小明", "=1+1", 3, "113/08/15"),
+            ("t001", "王小明", "進階培訓（二）", "=SUM(1,2)", "113/08/15"),
+        ],
+    )
+
+    plan = plan_training(path)
+
+    refusal = "不接受公式，請直接填入內容（可在 Excel 以「選擇性貼上 → 值」換成計算結果）。"
+    assert errors_of(plan) == [(2, "課程名稱", refusal), (3, "時數", refusal)]
+
+
 def _zip_without_workbook():
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
