@@ -233,7 +233,18 @@ def advance_to(case, state, staff, panel, round_=1):
     if state is CaseState.under_review:
         return case
 
-    _review_all(case, Decision.passed)
+    # the reviews agree with the verdict the case is brought to
+    if state is CaseState.revision_requested:
+        _review_all(case, Decision.revise_and_review)
+    elif state in (
+        CaseState.awaiting_verdict,
+        CaseState.passed,
+        CaseState.certified,
+        CaseState.announced,
+    ):
+        _review_all(case, Decision.passed)
+    else:
+        _review_all(case, Decision.failed)
     if state is CaseState.awaiting_verdict:
         return case
     if state is CaseState.revision_requested:
@@ -268,15 +279,44 @@ def advance_to(case, state, staff, panel, round_=1):
     raise ValueError(f"cannot drive a case to {state}")
 
 
+# what demo reviewers write of the two records they find wanting, and overall, by recommendation
+WANTING = {
+    "revise_and_review": (
+        {
+            "observation": "事實摘要多為評價語句，請改寫為觀察到的具體教學行為與學生反應。",
+            "post_conference": "專業成長計畫的成長指標與觀察結果未對應，請補充說明。",
+        },
+        "觀察紀錄與回饋會談的內容需再具體，請依各項意見修正後申請複審。",
+    ),
+    "failed": (
+        {
+            "observation": "觀察紀錄與觀察前會談約定的觀察焦點不一致，無法據以回饋。",
+            "post_conference": "回饋會談紀錄未依觀察紀錄提出優點與待精進之處。",
+        },
+        "觀察紀錄與會談紀錄內容不一致，尚未達到進階專業回饋人才的標準。",
+    ),
+}
+
+
 def _review_all(case, recommendation):
-    """Every reviewer assigned in the current round submits a complete review."""
+    """Every reviewer assigned in the current round submits a review matching the recommendation.
+
+    A review recommending 通過 finds every item 符合; any other marks the observation and
+    post-conference records 待改進, with comments that say why.
+    """
     from models import ApplicationItem, workflow
 
-    results = {item.value: {"result": "meets", "comment": "內容完整。"} for item in ApplicationItem}
+    wanting, overall = WANTING.get(recommendation.value, ({}, "整體表現良好。"))
+    results = {}
+    for item in ApplicationItem:
+        if item.value in wanting:
+            results[item.value] = {"result": "improve", "comment": wanting[item.value]}
+        else:
+            results[item.value] = {"result": "meets", "comment": "內容完整。"}
     for assignment in list(case.assignments):
         if assignment.round == case.round and assignment.submitted_at is None:
             workflow.save_review(
-                assignment, assignment.reviewer, results, "整體表現良好。", recommendation, True
+                assignment, assignment.reviewer, results, overall, recommendation, True
             )
 
 

@@ -325,3 +325,26 @@ def test_database_refuses_unknown_state(cycle, submitted_case):
         )
         db.session.flush()
     db.session.rollback()
+
+
+@pytest.mark.parametrize(
+    ("login", "decision"),
+    [("teacher_failed", Decision.failed), ("teacher_revision", Decision.revise_and_review)],
+)
+def test_demo_reviews_agree_with_the_verdict(app, login, decision):
+    from models import ReviewAssignment, User, Verdict
+
+    demo.load_demo()
+    db.session.commit()
+    user = db.session.scalar(sa.select(User).where(User.login == login))
+    case = db.session.scalar(sa.select(Case).where(Case.applicant_id == user.id))
+    verdict = db.session.scalar(sa.select(Verdict).where(Verdict.case_id == case.id))
+    reviews = db.session.scalars(
+        sa.select(ReviewAssignment).where(ReviewAssignment.case_id == case.id)
+    ).all()
+
+    assert verdict.decision is decision
+    assert reviews and all(review.recommendation is decision for review in reviews)
+    for review in reviews:
+        wanting = [r for r in review.item_results.values() if r["result"] == "improve"]
+        assert wanting and all(r["comment"] for r in wanting)
