@@ -166,6 +166,7 @@ def test_picker_lists_reviewers_with_loads_and_conflicts(login, staff, cycle, pa
     text = page(login(staff).get(details(case)))
 
     assert "請勾選 <strong>2</strong> 位審查委員" in text
+    assert "括號內" not in text and "「未完成件數」為委員目前尚未送出的審查件數" in text
     rows = re.findall(r'<tr class="([^"]*)">\s*<td><input type="checkbox"(.*?)</tr>', text, re.S)
     assert len(rows) == 3
     by_name = {
@@ -576,6 +577,13 @@ def test_certificate_overview_lists_cycles(login, staff, cycle):
     text = page(login(staff).get("/admin/certificates/"))
 
     assert cycle.name in text and "目前梯次" in text and "通過可產證" in text
+
+
+def test_cycle_certificate_page_shows_an_example_number_not_the_format(login, staff, cycle):
+    text = page(login(staff).get(f"/admin/certificates/{cycle.id}/"))
+
+    assert "{year}" not in text and "{seq" not in text
+    assert "下一張證號：進階回饋字第11500001號" in text
 
 
 # --- stale pages ------------------------------------------------------------------------------

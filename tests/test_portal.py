@@ -716,6 +716,35 @@ def current_step(page):
     return match.group(1) if match else None
 
 
+def test_timeline_names_each_step_once(login, teacher, cycle, staff):
+    from models import CaseState
+
+    from .factories import case_in
+
+    case_in(CaseState.revision_requested, cycle, staff, applicant=teacher)
+
+    page = text(login(teacher).get("/apply/flow"))
+
+    timeline = re.search(r'<ol class="timeline">(.*?)</ol>', page, re.S).group(1)
+    assert '送出審查文件</span> <span class="muted">（狀態：形式審查）</span>' in timeline
+    assert '形式審查通過</span> <span class="muted">（狀態：初審分發委員）</span>' in timeline
+    assert "修正後複審 → 修正後複審" not in timeline and "→" not in timeline
+
+
+def test_timeline_of_a_return_names_it_once(login, teacher, cycle, staff):
+    from models import CaseState
+
+    from .factories import case_in
+
+    case_in(CaseState.returned, cycle, staff, applicant=teacher)
+
+    page = text(login(teacher).get("/apply/flow"))
+
+    timeline = re.search(r'<ol class="timeline">(.*?)</ol>', page, re.S).group(1)
+    assert '<span class="timeline-label">形式審查退件</span></li>' in timeline
+    assert timeline.count("形式審查退件") == 1
+
+
 def test_flow_marks_the_current_step_and_lists_the_timeline(login, teacher, submitted_case):
     page = text(login(teacher).get("/apply/flow"))
 

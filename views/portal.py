@@ -201,8 +201,9 @@ def _state_events(case):
         timeline.append(
             {
                 "at": event.created_at,
-                "label": action.label if action else event.action,
-                "status": state_label(event.to_state, to_round),
+                # plain text, so that the page can tell an action named like its state
+                "label": str(action.label if action else event.action),
+                "status": str(state_label(event.to_state, to_round)),
                 "key": _step_key(event.to_state, to_round),
             }
         )

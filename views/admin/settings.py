@@ -96,8 +96,9 @@ class CycleView(StaffModelView):
         "review_days": {"validators": [NumberRange(min=1, max=365)]},
         "certificate_format": {
             "description": _l(
-                "以 {year} 代表學年度、{seq:05d} 代表五位數流水號，"
-                "例如：進階回饋字第{year}{seq:05d}號。"
+                "以 {year} 代表學年度、{seq:05d} 代表五位數流水號；"
+                "例如填「進階回饋字第{year}{seq:05d}號」，115 學年度第 1 張證號為"
+                "「進階回饋字第11500001號」。"
             ),
         },
     }
