@@ -2,7 +2,7 @@
 
 import logging
 
-from flask import g, render_template, request
+from flask import g, render_template, request, send_from_directory
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -25,7 +25,15 @@ ERRORS = {
 
 
 def init_app(app):
-    """Register filters and error pages."""
+    """Register filters, error pages and the site icon."""
+
+    @app.route("/favicon.ico")
+    def favicon():
+        # browsers ask for it at the root whatever the pages link to
+        return send_from_directory(
+            app.static_folder, "favicon.ico", mimetype="image/vnd.microsoft.icon", max_age=86400
+        )
+
     app.jinja_env.filters["roc_date"] = roc_date
     app.jinja_env.filters["roc_datetime"] = roc_datetime
     app.jinja_env.filters["taipei"] = to_taipei

@@ -64,6 +64,7 @@ GET  /static/*                                 ok    ok    ok    ok    ok    ok 
 GET  /admin/assets/*                           ok    ok    ok    ok    ok    ok    ok    ok    ok
 GET  /admin/static/*                           ok    ok    ok    ok    ok    ok    ok    ok    ok
 GET  /healthz                                  ok    ok    ok    ok    ok    ok    ok    ok    ok
+GET  /favicon.ico                              ok    ok    ok    ok    ok    ok    ok    ok    ok
 GET  /login                                    ok    ok    ok    ok    ok    ok    ok    ok    ok
 POST /login                                    ok    ok    ok    ok    ok    ok    ok    ok    ok
 POST /logout                                   login login login login login login login login login

@@ -331,6 +331,22 @@ def test_case_page_shows_applicant_items_and_trail(login, staff, teacher, case_w
         assert trail in text
 
 
+def test_long_file_names_wrap_on_the_case_page(login, staff, case_with_history):
+    document = db.session.scalar(
+        sa.select(Document).where(Document.original_name == "舊的公開授課證明.pdf")
+    )
+    document.original_name = "長" * 250 + ".pdf"
+    db.session.commit()
+    client = login(staff)
+
+    text = page(client.get(f"/admin/case/details/?id={case_with_history.id}"))
+    css = page(client.get("/admin/assets/admin.css"))
+
+    assert f'<td class="file-name">{"長" * 250}.pdf</td>' in text
+    assert re.search(r"\.file-name,[^{]*\.case-facts td[^{]*\{ overflow-wrap: anywhere; \}", css)
+    assert '<link rel="icon" href="/static/favicon.ico">' in text
+
+
 def test_document_download_returns_the_pdf(login, staff, case_with_history):
     document = db.session.scalar(
         sa.select(Document).where(Document.original_name == "舊的公開授課證明.pdf")

@@ -1038,3 +1038,12 @@ def test_csrf_is_enforced_on_the_portal(app, teacher, started):
     assert response.status_code == 400
     assert "表單已過期" in text(response)
     assert db.session.get(Case, started.id).state is CaseState.draft
+
+
+def test_the_site_icon_is_served_and_linked(client, login, teacher):
+    icon = client.get("/favicon.ico")
+
+    assert icon.status_code == 200 and icon.mimetype == "image/vnd.microsoft.icon"
+    assert icon.data[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    assert '<link rel="icon" href="/static/favicon.ico">' in text(client.get("/login"))
+    assert '<link rel="icon" href="/static/favicon.ico">' in text(login(teacher).get("/profile"))
