@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.datastructures import MultiDict
 
+from admin_app import demo
 from admin_app.demo import demo_pdf
 from admin_app.extensions import db
 from admin_app.i18n import now_utc, roc_date, roc_datetime, roc_moment, to_taipei
@@ -211,7 +212,8 @@ def test_the_second_round_is_shown_beside_the_first(login, teacher, cycle, staff
     second = page.split('id="round-2"')[1]
 
     assert "請依委員意見修正觀察紀錄。" in first and "修正後複審" in first
-    assert first.count("整體表現良好。") == 2  # the demo's round-1 reviews
+    # the demo's round-1 reviews, which recommended 修正後複審
+    assert first.count(demo.WANTING["revise_and_review"][1]) == 2
     assert "複審第一位：紀錄過於簡略。" in second and "複審仍未改善。" in second
     assert second.index(">委員一</h5>") < second.index("複審第一位") < second.index(">委員二</h5>")
     assert "未通過" in second
