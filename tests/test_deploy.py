@@ -34,6 +34,7 @@ from admin_app import create_app
 from admin_app.config import ENVIRONMENT
 from admin_app.extensions import db
 from admin_app.i18n import now_utc
+from bench.rush import multipart
 from views import health
 
 from .conftest import PASSWORD, PG_URL, _postgres_schema
@@ -607,7 +608,7 @@ class Browser:
 
     def post(self, server, path, fields, files=()):
         if files:
-            body, content_type = _multipart(fields, files)
+            body, content_type = multipart(fields, files)
         else:
             body = urllib.parse.urlencode(fields).encode()
             content_type = "application/x-www-form-urlencoded"
@@ -634,23 +635,3 @@ class Browser:
         except urllib.error.HTTPError as error:
             with error:
                 return Response(error.code, error.headers, error.read())
-
-
-def _multipart(fields, files):
-    """A multipart/form-data body of the given fields and (name, filename, bytes) files."""
-    boundary = uuid.uuid4().hex
-    parts = []
-    for name, value in fields:
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
-            f"{value}\r\n".encode()
-        )
-    for name, filename, content in files:
-        # as browsers do: the file name in UTF-8, unescaped
-        header = (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
-            f'filename="{filename}"\r\nContent-Type: application/pdf\r\n\r\n'
-        )
-        parts.append(header.encode() + content + b"\r\n")
-    parts.append(f"--{boundary}--\r\n".encode())
-    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
