@@ -71,6 +71,7 @@ EVENT_LABELS = {
     "request_export": _l("匯出報表"),
     "import_training": _l("匯入研習時數"),
     "import_accounts": _l("匯入帳號"),
+    "resend_mail": _l("重新寄送郵件"),
 }
 
 

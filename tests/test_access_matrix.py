@@ -32,6 +32,7 @@ from models import (
     FormTemplate,
     Job,
     Notification,
+    OutgoingMail,
     ReviewAssignment,
     Role,
     School,
@@ -104,6 +105,13 @@ POST /admin/document/*                         login 403   403   403   403   403
 GET  /admin/county/new/                        login 403   403   403   403   403   403   403   403
 GET  /admin/county/edit/                       login 403   403   403   403   403   403   403   403
 POST /admin/county/*                           login 403   403   403   403   403   403   403   403
+# the outgoing mail is written by decisions and the mail worker only; staff may resend it
+GET  /admin/mail/new/                          login 403   403   403   403   403   403   403   403
+GET  /admin/mail/edit/                         login 403   403   403   403   403   403   403   403
+POST /admin/mail/new/                          login 403   403   403   403   403   403   403   403
+POST /admin/mail/edit/                         login 403   403   403   403   403   403   403   403
+POST /admin/mail/delete/                       login 403   403   403   403   403   403   403   403
+POST /admin/mail/ajax/update/                  login 403   403   403   403   403   403   403   403
 # Flask-Admin answers 404 for a lookup or a list edit that a view does not offer
 GET  /admin/user/ajax/lookup/                  login 403   403   403   403   403   403   ok    ok
 GET  /admin/*/ajax/lookup/                     login 403   403   403   403   403   403   404   404
@@ -343,6 +351,9 @@ def admin_row_ids(world):
         FormTemplate: db.session.scalar(sa.select(FormTemplate.id).limit(1)),
         AuditEvent: db.session.scalar(
             sa.select(AuditEvent.id).where(AuditEvent.case_id == case.id).limit(1)
+        ),
+        OutgoingMail: db.session.scalar(
+            sa.select(OutgoingMail.id).where(OutgoingMail.case_id == case.id).limit(1)
         ),
     }
 

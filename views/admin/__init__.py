@@ -21,6 +21,7 @@ from models import (
     Cycle,
     Document,
     FormTemplate,
+    OutgoingMail,
     School,
     TrainingRecord,
     User,
@@ -32,6 +33,7 @@ from .. import spreadsheets_admin
 from .base import StaffAccess
 from .cases import CaseView
 from .certificates import CertificateView
+from .mail import NotifyPreviewView, OutgoingMailView
 from .people import CountyView, SchoolView, TrainingRecordView, UserView
 from .records import AuditEventView, DocumentView
 from .settings import CycleView, FormTemplateView
@@ -95,6 +97,13 @@ def init_admin(app):
             FormTemplate, name=_l("紀錄表範本"), endpoint="template", category=SETTINGS
         ),
         AuditEventView(AuditEvent, name=_l("稽核紀錄"), endpoint="audit", category=SYSTEM),
+        OutgoingMailView(OutgoingMail, name=_l("寄件紀錄"), endpoint="mail", category=SYSTEM),
+        NotifyPreviewView(
+            name=_l("通知範本預覽"),
+            endpoint="notify_preview",
+            url="notify-preview",
+            category=SYSTEM,
+        ),
     ]
     for view in views:
         admin.add_view(view)

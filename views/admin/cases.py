@@ -20,6 +20,8 @@ from models import (
     DocumentKind,
     FormEntry,
     ItemKind,
+    Notification,
+    OutgoingMail,
     state_label,
 )
 from models.application import UPLOAD_KINDS, current_cycle
@@ -270,6 +272,8 @@ class CaseView(CaseWorkflowMixin, StaffModelView):
 
     def case_page(self, case_id, typed=None):
         """The case page; `typed` is a refused step's input, shown again in its form."""
+        from .mail import kind_label, mail_list_url  # mail.py links its rows to this page
+
         return_url = get_redirect_target() or self.get_url(".index_view")
         case = db.session.scalar(
             sa.select(Case)
@@ -303,9 +307,26 @@ class CaseView(CaseWorkflowMixin, StaffModelView):
             .order_by(AuditEvent.created_at, AuditEvent.id)
         ).all()
 
+        # the section 通知與郵件: one query each, however many were sent
+        notifications = db.session.scalars(
+            sa.select(Notification)
+            .where(Notification.case_id == case.id)
+            .options(joinedload(Notification.user))
+            .order_by(Notification.created_at.desc(), Notification.id.desc())
+        ).all()
+        mails = db.session.scalars(
+            sa.select(OutgoingMail)
+            .where(OutgoingMail.case_id == case.id)
+            .order_by(OutgoingMail.created_at.desc(), OutgoingMail.id.desc())
+        ).all()
+
         return self.render(
             self.details_template,
             case=case,
+            notifications=notifications,
+            mails=mails,
+            mail_list_url=mail_list_url(case.id),
+            kind_label=kind_label,
             sections=item_sections(case, documents, entries),
             appeal_documents=[doc for doc in documents if doc.kind is DocumentKind.appeal],
             readable={
