@@ -5,10 +5,10 @@ import sqlalchemy as sa
 
 from admin_app.extensions import db
 from admin_app.i18n import now_utc
-from models import AuditEvent, CaseState, MailState, Notification, OutgoingMail
+from models import AuditEvent, CaseState, MailState, Notification, OutgoingMail, ReviewAssignment
 from views.admin.mail import KIND_LABELS, message_kinds
 
-from .factories import case_in
+from .factories import case_in, counted_statements
 
 
 def _mail(case, subject, state, attempts=0, last_error=""):
@@ -156,6 +156,16 @@ def test_preview_renders_every_kind_and_writes_nothing(login, staff, mail_case):
     assert [_count(model) for model in (Notification, OutgoingMail, AuditEvent)] == counts
 
 
+def test_preview_says_what_the_case_does_not_have_yet(login, staff, mail_case):
+    text = (
+        login(staff)
+        .get(f"/admin/notify-preview/?kind=certified&case_id={mail_case.id}")
+        .get_data(as_text=True)
+    )
+    assert "preview-subject" in text
+    assert "尚未核發證號" in text
+
+
 def test_preview_of_a_reviewer_kind_without_assignment(login, staff, cycle):
     case = case_in(CaseState.formal_review, cycle, staff)
     text = (
@@ -179,3 +189,32 @@ def test_preview_with_a_bad_case_number(login, staff, case_id):
 
 def test_preview_is_staff_only(login, teacher):
     assert login(teacher).get("/admin/notify-preview/").status_code == 403
+
+
+def test_case_page_and_mail_list_statements_do_not_grow_with_mails(login, staff, mail_case):
+    client = login(staff)
+    reviewer_id = db.session.scalar(
+        sa.select(ReviewAssignment.reviewer_id).where(ReviewAssignment.case_id == mail_case.id)
+    )
+
+    def statements(url):
+        db.session.expire_all()
+        with counted_statements() as seen:
+            assert client.get(url).status_code == 200
+        return len(seen)
+
+    urls = [f"/admin/case/details/?id={mail_case.id}", "/admin/mail/"]
+    few = [statements(url) for url in urls]
+    for number in range(20):
+        _mail(mail_case, f"第 {number} 封", MailState.failed, attempts=5, last_error="拒收")
+        db.session.add(
+            Notification(
+                user_id=reviewer_id if number % 2 else mail_case.applicant_id,
+                case_id=mail_case.id,
+                kind="reviewer_reminder" if number % 2 else "failed",
+                subject=f"通知 {number}",
+                body="內文",
+            )
+        )
+    db.session.commit()
+    assert [statements(url) for url in urls] == few
