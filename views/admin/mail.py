@@ -239,7 +239,9 @@ def missing_notes(kind, case):
     """What this case does not have yet that the kind's text shows, as sentences for staff."""
     notes = []
     if kind in ("certified", "announced") and not case.certificate_number:
-        notes.append(_("此案件尚未核發證號，預覽內文中的證號不是實際證號；實際寄出時會帶入核發的證號。"))
+        notes.append(
+            _("此案件尚未核發證號，預覽內文中的證號不是實際證號；實際寄出時會帶入核發的證號。")
+        )
     if kind == "announced" and case.announced_at is None:
         notes.append(_("此案件尚未公告，內文中的公告日期顯示為空。"))
     if kind == "failed" and case.appeal_deadline is None:
