@@ -17,6 +17,7 @@ from flask import current_app
 from admin_app.extensions import db
 from admin_app.i18n import now_utc, roc_date, roc_datetime, roc_moment
 
+from .bulk import insert_many
 from .case import Case, CaseState
 from .messages import Notification, OutgoingMail
 from .review import Decision, ReviewAssignment
@@ -230,7 +231,9 @@ def _tell(user, kind, case, event, **context):
 
 
 def _tell_applicants(cases, event_ids, kind):
-    """`_tell` for many candidates at once: each message rendered, then two multi-row INSERTs.
+    """`_tell` for many candidates at once: each message rendered, then two bulk INSERTs.
+
+    Each case gets one message in a bulk step, so the case id pairs a message with its row.
 
     The e-mails are left to the mail worker (a bulk step's thousands of mails are never sent
     from the request), so they are not added to the session's after-commit delivery.
@@ -245,24 +248,27 @@ def _tell_applicants(cases, event_ids, kind):
         return 0
 
     table = Notification.__table__
-    notification_ids = db.session.scalars(
-        sa.insert(table).returning(table.c.id, sort_by_parameter_order=True),
-        [
-            {
-                "user_id": user.id,
-                "case_id": case.id,
-                "event_id": event_id,
-                "kind": kind,
-                "subject": subject,
-                "body": body,
-                "created_at": moment,
-            }
-            for case, user, event_id, subject, body in messages
-        ],
-    ).all()
+    notification_of_case = dict(
+        insert_many(
+            table,
+            [
+                {
+                    "user_id": user.id,
+                    "case_id": case.id,
+                    "event_id": event_id,
+                    "kind": kind,
+                    "subject": subject,
+                    "body": body,
+                    "created_at": moment,
+                }
+                for case, user, event_id, subject, body in messages
+            ],
+            returning=(table.c.case_id, table.c.id),
+        )
+    )
     mails = [
         {
-            "notification_id": notification_id,
+            "notification_id": notification_of_case[case.id],
             "case_id": case.id,
             "event_id": event_id,
             "kind": kind,
@@ -272,15 +278,12 @@ def _tell_applicants(cases, event_ids, kind):
             "created_at": moment,
             "next_attempt_at": moment,
         }
-        for notification_id, (case, user, event_id, subject, body) in zip(
-            notification_ids, messages, strict=True
-        )
+        for case, user, event_id, subject, body in messages
         if user.email
     ]
     for user_id in sorted({user.id for _case, user, *_rest in messages if not user.email}):
         log.warning("user %s has no e-mail address: %s message kept in the portal", user_id, kind)
-    if mails:
-        db.session.execute(sa.insert(OutgoingMail.__table__), mails)
+    insert_many(OutgoingMail.__table__, mails)
     return len(messages)
 
 

@@ -18,6 +18,7 @@ from admin_app.extensions import db
 from admin_app.i18n import _, _l, now_utc
 
 from .audit import EVENT_LABELS, AuditEvent
+from .bulk import insert_many, on_postgresql, unnested
 from .case import Case, CaseState
 from .people import Role
 
@@ -184,11 +185,11 @@ def transition_many(cases, action_name, actor, *, values=None):
     """Move many cases along one action with a few set-based statements, all or none.
 
     The bulk form of `transition` for the certificate steps: each case is checked, updated by
-    the same conditional UPDATE (sent as one executemany) and gets its own audit event (one
-    multi-row INSERT); if any case no longer matches what was read, TransitionRefused is raised
-    and the caller must roll back. `values` maps a case id to further columns of that case
-    (every case the same columns). The case objects show their new state afterwards. Returns
-    the audit events' ids in the order of `cases`.
+    the same conditional UPDATE (one statement for all on PostgreSQL, see `models.bulk`) and
+    gets its own audit event (inserted with the others); if any case no longer matches what was
+    read, TransitionRefused is raised and the caller must roll back. `values` maps a case id to
+    further columns of that case (every case the same columns). The case objects show their new
+    state afterwards. Returns the audit events' ids in the order of `cases`.
     """
     action = TRANSITIONS[action_name]
     if not cases:
@@ -199,7 +200,102 @@ def transition_many(cases, action_name, actor, *, values=None):
     moment = now_utc()
     values = values or {}
     extra = sorted(values[cases[0].id]) if values else []
+    changed = _update_many(cases, action, moment, values, extra)
+    if changed != len(cases):
+        raise TransitionRefused(_("此案件剛由他人處理或頁面已過期，請重新整理後再試。"))
+
+    address = _remote_addr()
+    event_rows = [
+        {
+            "created_at": moment,
+            "actor_id": actor.id if actor is not None else None,
+            "case_id": case.id,
+            "action": action.name,
+            "from_state": case.state,
+            "to_state": action.target,
+            "round": case.round,
+            "comment": "",
+            "comment_public": False,
+            "remote_addr": address,
+        }
+        for case in cases
+    ]
+    event_of_case = dict(
+        insert_many(
+            AuditEvent.__table__,
+            event_rows,
+            returning=(AuditEvent.__table__.c.case_id, AuditEvent.__table__.c.id),
+        )
+    )
+    event_ids = [event_of_case[case.id] for case in cases]
+
+    # one line for the lot: each case's own record is its audit event
+    log.info(
+        "%s cases (ids %s to %s): %s by %s -> %s",
+        len(cases),
+        min(case.id for case in cases),
+        max(case.id for case in cases),
+        action.name,
+        actor.login if actor is not None else "system",
+        action.target.value,
+    )
+    for case in cases:
+        # the UPDATE matched this very version, so its outcome is known without reading it back
+        outcome = {
+            "state": action.target,
+            "round": action.next_round or case.round,
+            "version": case.version + 1,
+            "state_changed_at": moment,
+            "updated_at": moment,
+            **values.get(case.id, {}),
+        }
+        for name, value in outcome.items():
+            set_committed_value(case, name, value)
+    return event_ids
+
+
+def _update_many(cases, action, moment, values, extra):
+    """The conditional UPDATE of `transition`, for many cases at once; how many rows it changed.
+
+    Each case must still be in the state, round and version it was read in. `extra` names the
+    further columns that `values` gives for every case.
+    """
     table = Case.__table__
+    rows = [
+        {
+            "id": case.id,
+            "state": case.state,
+            "round": case.round,
+            "version": case.version,
+            "next_round": action.next_round or case.round,
+            **{name: values[case.id][name] for name in extra},
+        }
+        for case in cases
+    ]
+    common = {"state": action.target, "state_changed_at": moment, "updated_at": moment}
+    if on_postgresql():
+        kinds = {name: table.c[name].type for name in ("id", "state", "round", "version", *extra)}
+        kinds["next_round"] = table.c.round.type
+        source = unnested(
+            {name: (kind, [row[name] for row in rows]) for name, kind in kinds.items()}
+        )
+        statement = (
+            sa.update(table)
+            .where(
+                table.c.id == source.c.id,
+                table.c.state == source.c.state,
+                table.c.round == source.c.round,
+                table.c.version == source.c.version,
+            )
+            .values(
+                round=source.c.next_round,
+                version=table.c.version + 1,
+                **common,
+                **{name: source.c[name] for name in extra},
+            )
+        )
+        return db.session.execute(statement).rowcount
+
     statement = (
         sa.update(table)
         .where(
@@ -209,74 +305,24 @@ def transition_many(cases, action_name, actor, *, values=None):
             table.c.version == sa.bindparam("b_version"),
         )
         .values(
-            state=action.target,
             round=sa.bindparam("b_next_round"),
             version=table.c.version + 1,
-            state_changed_at=moment,
-            updated_at=moment,
+            **common,
             **{name: sa.bindparam(f"v_{name}", type_=table.c[name].type) for name in extra},
         )
     )
-    rows = [
+    parameters = [
         {
-            "b_id": case.id,
-            "b_state": case.state,
-            "b_round": case.round,
-            "b_version": case.version,
-            "b_next_round": action.next_round or case.round,
-            **{f"v_{name}": values[case.id][name] for name in extra},
+            "b_id": row["id"],
+            "b_state": row["state"],
+            "b_round": row["round"],
+            "b_version": row["version"],
+            "b_next_round": row["next_round"],
+            **{f"v_{name}": row[name] for name in extra},
         }
-        for case in cases
+        for row in rows
     ]
-    changed = db.session.execute(statement, rows).rowcount
-    if changed != len(rows):
-        raise TransitionRefused(_("此案件剛由他人處理或頁面已過期，請重新整理後再試。"))
-
-    address = _remote_addr()
-    event_ids = db.session.scalars(
-        sa.insert(AuditEvent.__table__).returning(
-            AuditEvent.__table__.c.id, sort_by_parameter_order=True
-        ),
-        [
-            {
-                "created_at": moment,
-                "actor_id": actor.id if actor is not None else None,
-                "case_id": case.id,
-                "action": action.name,
-                "from_state": case.state,
-                "to_state": action.target,
-                "round": case.round,
-                "comment": "",
-                "comment_public": False,
-                "remote_addr": address,
-            }
-            for case in cases
-        ],
-    ).all()
-
-    who = actor.login if actor is not None else "system"
-    for case in cases:
-        log.info(
-            "case %s: %s by %s (%s round %s -> %s)",
-            case.id,
-            action.name,
-            who,
-            case.state.value,
-            case.round,
-            action.target.value,
-        )
-        # the UPDATE matched this very version, so its outcome is known without reading it back
-        changed = {
-            "state": action.target,
-            "round": action.next_round or case.round,
-            "version": case.version + 1,
-            "state_changed_at": moment,
-            "updated_at": moment,
-            **values.get(case.id, {}),
-        }
-        for name, value in changed.items():
-            set_committed_value(case, name, value)
-    return event_ids
+    return db.session.execute(statement, parameters).rowcount
 
 
 def _check(case, action, actor, comment):

@@ -579,6 +579,11 @@ def passed_cases(cycle):
     ).all()
 
 
+# a certificate step reads thousands of cases: each with its cycle and applicant, whom the
+# message needs, but not the applicant's school and county that a User brings by default
+BULK_LOADING = sa.orm.joinedload(Case.applicant).lazyload("*")
+
+
 def issue_certificates(cycle, staff):
     """Give every passed case of the cycle its number, from the cycle's counter, all or nothing.
 
@@ -591,6 +596,7 @@ def issue_certificates(cycle, staff):
         sa.select(Case)
         .where(Case.cycle_id == cycle.id, Case.state == CaseState.passed)
         .order_by(Case.county_id, Case.submitted_at, Case.id)
+        .options(BULK_LOADING)
         .with_for_update(of=Case)
         .execution_options(populate_existing=True)
     ).all()
@@ -627,6 +633,7 @@ def announce_certificates(cycle, staff):
         sa.select(Case)
         .where(Case.cycle_id == cycle.id, Case.state == CaseState.certified)
         .order_by(Case.certificate_seq)
+        .options(BULK_LOADING)
         .with_for_update(of=Case)
         .execution_options(populate_existing=True)
     ).all()
