@@ -20,7 +20,8 @@ How the sheets read:
 
 How the rows are read: cases are fetched in chunks of `CHUNK` by keyset on the case id; for each
 chunk, one query each brings the formal-review events, verdicts and appeals of all its cases, so a
-workbook costs about four queries per thousand rows and never one query per row. Each chunk is
+workbook costs about four queries per thousand rows and never one query per row. The whole
+country is read in one pass, each row going to its county's sheet. Each chunk is
 fetched whole rather than through a server-side cursor held open for the entire export (as
 `yield_per` would do), because an open read on SQLite keeps every other connection from
 committing, and the job's progress is committed from another connection while the export runs.
@@ -88,15 +89,22 @@ CERTIFIED_STATES = (CaseState.certified, CaseState.announced)
 
 @dataclass(frozen=True)
 class Column:
-    """One column of a sheet: its header and its width in Excel's character units."""
+    """One column of a sheet: its header and its width in Excel's character units.
+
+    `ours` marks a column whose values the product itself words (status labels, ROC dates,
+    the academic year): they are written as they are, without the checks that text people
+    typed goes through, which are a tenth of a national export's time.
+    """
 
     header: str
     width: float
+    ours: bool = False
 
 
 def dated(header, width=12):
     """A date column and its ROC twin: 送出日期, 送出日期（民國）."""
-    return (Column(header, width), Column(_("%(header)s（民國）", header=header), width))
+    twin = Column(_("%(header)s（民國）", header=header), width, ours=True)
+    return (Column(header, width), twin)
 
 
 def clean_text(value):
@@ -112,6 +120,7 @@ class SheetWriter:
         self.width = len(columns)
         self.rows = 0
         self._date_cells = {}
+        self._ours = frozenset(index for index, column in enumerate(columns) if column.ours)
         for index, column in enumerate(columns, start=1):
             self.sheet.column_dimensions[get_column_letter(index)].width = column.width
         # the sheet view and column widths are written before the first row, so set them now
@@ -130,7 +139,13 @@ class SheetWriter:
 
     def append(self, values):
         """Add a row: strings become text cells, dates become date cells."""
-        self.sheet.append([self._cell(index, value) for index, value in enumerate(values)])
+        ours = self._ours
+        self.sheet.append(
+            [
+                (value or None) if index in ours else self._cell(index, value)
+                for index, value in enumerate(values)
+            ]
+        )
         self.rows += 1
 
     def _cell(self, index, value):
@@ -182,6 +197,9 @@ def taipei_date(moment):
     return moment
 
 
+NO_DATE = (None, None)
+
+
 def date_pair(moment):
     """The values of a dated() column pair: the date cell and its ROC text."""
     day = taipei_date(moment)
@@ -201,6 +219,17 @@ class Labels:
         self.outcome = {outcome: str(outcome.label) for outcome in AppealOutcome}
         self.position = {position: str(position.label) for position in Position}
         self.formal = {action: str(label) for action, label in FORMAL_REVIEW_RESULTS.items()}
+        self.roc_dates = {}
+
+    def date_pair(self, moment):
+        """`date_pair`, each day's ROC text worked out once (a national export has 800,000)."""
+        if moment is None:
+            return NO_DATE
+        day = taipei_date(moment)
+        text = self.roc_dates.get(day)
+        if text is None:
+            text = self.roc_dates[day] = roc_date(day)
+        return day, text
 
     def ordered_statuses(self):
         """Every distinct status label, in the order a case meets them."""
@@ -236,6 +265,7 @@ def _case_query():
             Case.certificate_number,
             Case.certified_at,
             Case.announced_at,
+            Case.county_id,
             User.name.label("applicant_name"),
             User.email,
             User.position,
@@ -248,31 +278,31 @@ def _case_query():
     )
 
 
-def _formal_reviews(case_ids):
-    """{case_id: (action, moment)} of each case's latest formal-review decision."""
+def _formal_reviews(chunk):
+    """{case_id: (action, moment)} of each case's latest formal-review decision in the chunk."""
     rows = db.session.execute(
         sa.select(AuditEvent.case_id, AuditEvent.action, AuditEvent.created_at)
-        .where(AuditEvent.case_id.in_(case_ids), AuditEvent.action.in_(FORMAL_REVIEW_ACTIONS))
+        .where(_of_chunk(AuditEvent.case_id, chunk), AuditEvent.action.in_(FORMAL_REVIEW_ACTIONS))
         .order_by(AuditEvent.case_id, AuditEvent.id)
     )
     return {case_id: (action, moment) for case_id, action, moment in rows}
 
 
-def _verdicts(case_ids):
+def _verdicts(chunk):
     """{(case_id, round): (decision, moment)} of the verdicts that stand (not undone)."""
     rows = db.session.execute(
         sa.select(Verdict.case_id, Verdict.round, Verdict.decision, Verdict.decided_at)
-        .where(Verdict.case_id.in_(case_ids), Verdict.undone_at.is_(None))
+        .where(_of_chunk(Verdict.case_id, chunk), Verdict.undone_at.is_(None))
         .order_by(Verdict.case_id, Verdict.decided_at, Verdict.id)
     )
     return {(case_id, round_): (decision, moment) for case_id, round_, decision, moment in rows}
 
 
-def _appeals(case_ids):
+def _appeals(chunk):
     """{case_id: (filed_at, outcome, decided_at)}."""
     rows = db.session.execute(
         sa.select(Appeal.case_id, Appeal.filed_at, Appeal.outcome, Appeal.decided_at).where(
-            Appeal.case_id.in_(case_ids)
+            _of_chunk(Appeal.case_id, chunk)
         )
     )
     return {case_id: (filed, outcome, decided) for case_id, filed, outcome, decided in rows}
@@ -286,6 +316,12 @@ def count_cases(cycle_id, county_id=None, everywhere=False):
 
 def case_rows(cycle, county_id=None, everywhere=False, labels=None, progress=None):
     """The 案件總表 rows of a cycle (one county, or all), in case-id order, chunk by chunk."""
+    for _county_id, values in _county_case_rows(cycle, county_id, everywhere, labels, progress):
+        yield values
+
+
+def _county_case_rows(cycle, county_id, everywhere, labels, progress):
+    """(county id, row) of `case_rows`, for a workbook that sorts them into county sheets."""
     labels = labels or Labels()
     progress = progress or NullProgress()
     year = cycle.academic_year
@@ -297,16 +333,24 @@ def case_rows(cycle, county_id=None, everywhere=False, labels=None, progress=Non
         ).all()
         if not chunk:
             return
-        ids = [row.id for row in chunk]
-        formal = _formal_reviews(ids)
-        verdicts = _verdicts(ids)
-        appeals = _appeals(ids)
+        first_id, last_id = chunk[0].id, chunk[-1].id
+        # the chunk's cases named by their scope and id range rather than as a list of 1,000
+        # ids: a list makes each statement 1,000 placeholders long, which the PostgreSQL driver
+        # parses in Python and the server plans anew each time (a third of the export's time)
+        in_chunk = (first_id, last_id, _scope(sa.select(Case.id), cycle.id, county_id, everywhere))
+        formal = _formal_reviews(in_chunk)
+        verdicts = _verdicts(in_chunk)
+        appeals = _appeals(in_chunk)
 
         for row in chunk:
-            yield _case_row(row, year, labels, formal, verdicts, appeals)
-
-        last_id = ids[-1]
+            yield row.county_id, _case_row(row, year, labels, formal, verdicts, appeals)
         progress.step(len(chunk))
+
+
+def _of_chunk(column, chunk):
+    """`column` (a case id) within a chunk: the id range, for the index, and the scope."""
+    first_id, last_id, in_scope = chunk
+    return sa.and_(column.between(first_id, last_id), column.in_(in_scope))
 
 
 def _case_row(row, year, labels, formal, verdicts, appeals):
@@ -314,6 +358,7 @@ def _case_row(row, year, labels, formal, verdicts, appeals):
     first_decision, first_at = verdicts.get((row.id, 1), (None, None))
     second_decision, second_at = verdicts.get((row.id, 2), (None, None))
     filed_at, outcome, decided_at = appeals.get(row.id, (None, None, None))
+    dates = labels.date_pair
     return (
         year,
         row.county_name or str(UNKNOWN_COUNTY),
@@ -321,43 +366,43 @@ def _case_row(row, year, labels, formal, verdicts, appeals):
         row.applicant_name,
         labels.position.get(row.position, ""),
         row.email or "",
-        *date_pair(row.submitted_at),
+        *dates(row.submitted_at),
         labels.formal.get(formal_action, ""),
-        *date_pair(formal_at),
+        *dates(formal_at),
         labels.decision.get(first_decision, ""),
-        *date_pair(first_at),
+        *dates(first_at),
         labels.decision.get(second_decision, ""),
-        *date_pair(second_at),
-        *date_pair(filed_at),
+        *dates(second_at),
+        *dates(filed_at),
         labels.outcome.get(outcome, ""),
-        *date_pair(decided_at),
+        *dates(decided_at),
         labels.status[(row.state, row.round)],
         row.certificate_number or "",
-        *date_pair(row.certified_at),
-        *date_pair(row.announced_at),
+        *dates(row.certified_at),
+        *dates(row.announced_at),
     )
 
 
 def case_columns():
     """The columns of 案件總表, in the order of `_case_row`."""
     return (
-        Column(_("學年度"), 8),
+        Column(_("學年度"), 8, ours=True),
         Column(_("縣市"), 9),
         Column(_("學校"), 28),
         Column(_("姓名"), 12),
-        Column(_("職別"), 8),
+        Column(_("職別"), 8, ours=True),
         Column(_("e-mail"), 30),
         *dated(_("送出日期")),
-        Column(_("形式審查結果"), 12),
+        Column(_("形式審查結果"), 12, ours=True),
         *dated(_("形式審查日期")),
-        Column(_("初審判定"), 12),
+        Column(_("初審判定"), 12, ours=True),
         *dated(_("初審判定日期")),
-        Column(_("複審判定"), 12),
+        Column(_("複審判定"), 12, ours=True),
         *dated(_("複審判定日期")),
         *dated(_("申復提出日期")),
-        Column(_("申復結果"), 12),
+        Column(_("申復結果"), 12, ours=True),
         *dated(_("申復結果日期")),
-        Column(_("目前狀態"), 18),
+        Column(_("目前狀態"), 18, ours=True),
         Column(_("認證證號"), 28),
         *dated(_("發證日期")),
         *dated(_("公告日期")),
@@ -391,13 +436,20 @@ def write_case_list(path, cycle, county=None, progress=None):
 
     progress.start(count_cases(cycle.id, everywhere=True))
     _write_overview(workbook, cycle, labels)
-    sheets = [(county_id, name) for county_id, name in counties_in_order()]
-    if count_cases(cycle.id, None):
-        sheets.append((None, str(UNKNOWN_COUNTY)))
-    for county_id, name in sheets:
-        sheet = SheetWriter(workbook, name, case_columns())
-        for row in case_rows(cycle, county_id, labels=labels, progress=progress):
-            sheet.append(row)
+    sheets = {
+        county_id: SheetWriter(workbook, name, case_columns())
+        for county_id, name in counties_in_order()
+    }
+    # one pass over the cycle's cases, each row to its county's sheet (a write-only sheet
+    # streams to a file of its own, so the sheets fill side by side): one chunk is a stretch
+    # of consecutive cases, where a pass per county would read each chunk's neighbours too
+    rows = _county_case_rows(cycle, None, True, labels, progress)
+    for county_id, row in rows:
+        if county_id not in sheets:
+            # cases without a county: their sheet comes last, and only when there are any
+            sheets[county_id] = SheetWriter(workbook, str(UNKNOWN_COUNTY), case_columns())
+        sheets[county_id].append(row)
+    for sheet in sheets.values():
         sheet.close()
     workbook.save(path)
 
