@@ -265,8 +265,10 @@ class CaseView(CaseWorkflowMixin, StaffModelView):
             .get_query()
             .options(
                 selectinload(Case.cycle),
-                selectinload(Case.applicant),
-                selectinload(Case.school),
+                # the list shows the applicant's name and position and the school's name, not
+                # the school and county that a User and a School otherwise bring along
+                selectinload(Case.applicant).lazyload("*"),
+                selectinload(Case.school).lazyload("*"),
                 selectinload(Case.county),
             )
         )
