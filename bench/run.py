@@ -822,6 +822,26 @@ def machine():
     return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GB RAM, Python {python}"
 
 
+# steps that leave dead rows behind (rolled back or updated), which autovacuum would clear
+WRITING_STEPS = {"certificates", "mail", "portal"}
+
+
+def settle(database_url):
+    """VACUUM ANALYZE on PostgreSQL, as autovacuum keeps a database in service.
+
+    Without it, a step that rolls back 10,000 updates (certificates) leaves the case table's
+    pages marked as changed, and the next measurement or run reads the cases from the table
+    where it would read an index alone: the work-queue counts took 79 ms instead of 3 ms.
+    """
+    if not database_url.startswith("postgresql"):
+        return
+    url = database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sa.text("VACUUM ANALYZE"))
+    engine.dispose()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=2000)
@@ -868,12 +888,15 @@ def main():
         ("export", lambda: measure_export(arguments.export_rows, url)),
     )
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    settle(url)
     for name, step in steps:
         if name not in only:
             continue
         started = time.perf_counter()
         results[name] = step()
         print(f"# {name}: {time.perf_counter() - started:.0f} s", flush=True)
+        if name in WRITING_STEPS:
+            settle(url)
         # written after every step, so that a long run cut short keeps what it measured
         for path in (os.path.join(OUT, f"run-{stamp}.json"), os.path.join(OUT, "latest.json")):
             with open(path, "w") as handle:
