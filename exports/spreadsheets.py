@@ -360,6 +360,7 @@ def _case_row(row, year, labels, formal, verdicts, appeals):
     filed_at, outcome, decided_at = appeals.get(row.id, (None, None, None))
     dates = labels.date_pair
     return (
+        row.id,
         year,
         row.county_name or str(UNKNOWN_COUNTY),
         row.school_name or "",
@@ -386,6 +387,7 @@ def _case_row(row, year, labels, formal, verdicts, appeals):
 def case_columns():
     """The columns of 案件總表, in the order of `_case_row`."""
     return (
+        Column(_("案號"), 8, ours=True),
         Column(_("學年度"), 8, ours=True),
         Column(_("縣市"), 9),
         Column(_("學校"), 28),

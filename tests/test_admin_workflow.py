@@ -109,6 +109,19 @@ def test_bulk_formal_review_confirms_then_passes(login, staff, cycle):
     assert {state_of(case) for case in waiting} == {S.awaiting_assignment}
 
 
+def test_bulk_formal_review_offers_nothing_to_confirm_when_no_case_is_waiting(login, staff, cycle):
+    returned = case_in(S.returned, cycle, staff)
+    moved_on = case_in(S.awaiting_assignment, cycle, staff)
+    client = login(staff)
+
+    text = page(list_action(client, "pass_formal_review", [returned, moved_on]))
+
+    assert "勾選的案件都不在形式審查階段" in text
+    assert f"#{returned.id}" in text and f"#{moved_on.id}" in text
+    assert "確定</button>" not in text and "/admin/case/formal-review/" not in text
+    assert state_of(returned) is S.returned and state_of(moved_on) is S.awaiting_assignment
+
+
 def test_case_page_offers_formal_review_only_when_it_applies(login, staff, cycle):
     waiting = case_in(S.formal_review, cycle, staff)
     returned = case_in(S.returned, cycle, staff)

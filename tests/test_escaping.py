@@ -224,5 +224,5 @@ def test_the_county_pages_show_no_typed_text_raw(login, hostile, make_user):
     shown(client.get(response.headers["Location"]))
     download = client.get(response.headers["Location"] + "/download")
     workbook = load_workbook(io.BytesIO(download.data))
-    names = [row[3] for row in workbook.active.iter_rows(min_row=2, values_only=True)]
+    names = [row[4] for row in workbook.active.iter_rows(min_row=2, values_only=True)]
     assert NAME in names

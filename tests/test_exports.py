@@ -21,7 +21,7 @@ from .factories import case_in, new_applicant
 S = CaseState
 HYPERLINK = '=HYPERLINK("http://example.com/x","點我")'
 CASE_HEADERS = [
-    "學年度", "縣市", "學校", "姓名", "職別", "e-mail",
+    "案號", "學年度", "縣市", "學校", "姓名", "職別", "e-mail",
     "送出日期", "送出日期（民國）",
     "形式審查結果", "形式審查日期", "形式審查日期（民國）",
     "初審判定", "初審判定日期", "初審判定日期（民國）",
@@ -122,12 +122,16 @@ def test_officer_case_list_is_their_county_only(client, login, county_officer, c
     sheet = workbook["案件總表"]
     assert [cell.value for cell in sheet[1]] == CASE_HEADERS
     assert sheet.freeze_panes == "A2"
-    assert sheet.auto_filter.ref == f"A1:AB{1 + 5}"
-    assert sheet.column_dimensions["C"].width == 28
+    assert sheet.auto_filter.ref == f"A1:AC{1 + 5}"
+    assert sheet.column_dimensions["D"].width == 28
     rows = rows_of(sheet)
     assert len(rows) == 5
-    assert {row[1] for row in rows} == {"臺北市"}
-    assert cases["kaohsiung"].applicant.name not in {row[3] for row in rows}
+    assert {row[2] for row in rows} == {"臺北市"}
+    assert cases["kaohsiung"].applicant.name not in {row[4] for row in rows}
+    # 案號 first, so that a row leads back to its case
+    assert sorted(row[0] for row in rows) == sorted(
+        case.id for name, case in cases.items() if name != "kaohsiung"
+    )
 
     event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "request_export"))
     assert event.actor_id == county_officer.id and event.comment == "115學年度_臺北市_案件總表"
@@ -204,9 +208,9 @@ def test_staff_whole_country_workbook(client, login, staff, cycle, cases):
 
     assert workbook.sheetnames == ["總覽", *COUNTY_NAMES]
     assert len(rows_of(workbook["臺北市"])) == 5
-    assert [row[1] for row in rows_of(workbook["高雄市"])] == ["高雄市"]
+    assert [row[2] for row in rows_of(workbook["高雄市"])] == ["高雄市"]
     assert rows_of(workbook["連江縣"]) == []
-    assert workbook["連江縣"].auto_filter.ref == "A1:AB1"
+    assert workbook["連江縣"].auto_filter.ref == "A1:AC1"
 
     overview = workbook["總覽"]
     headers = [cell.value for cell in overview[1]]

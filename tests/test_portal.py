@@ -840,6 +840,20 @@ def test_profile_shows_hours_by_year_certificates_and_numbers(login, teacher, cy
     assert "尚無進階專業回饋人才認證證號" not in page
 
 
+def test_application_page_shows_the_certificate_number_once_issued(login, teacher, cycle, staff):
+    case = case_in(CaseState.passed, cycle, staff, applicant=teacher)
+    client = login(teacher)
+    assert 'id="certificate-number"' not in text(client.get("/apply"))
+
+    workflow.issue_certificates(cycle, staff)
+    db.session.commit()
+    db.session.refresh(case)
+
+    page = text(client.get("/apply"))
+    number = page.split('id="certificate-number"')[1].split("</dd>")[0]
+    assert case.certificate_number and case.certificate_number in number
+
+
 def test_profile_shows_the_issue_date_then_the_announcement(login, teacher, cycle, staff):
     case = case_in(CaseState.certified, cycle, staff, applicant=teacher)
     client = login(teacher)

@@ -290,7 +290,12 @@ class CaseWorkflowMixin:
     @action("pass_formal_review", _l("形式審查通過"))
     def action_pass_formal_review(self, ids):
         cases = cases_by_ids(parse_ids(ids))
-        return self.render("admin/case_formal_review.html", cases=cases, return_url=self.list_url())
+        return self.render(
+            "admin/case_formal_review.html",
+            cases=cases,
+            ready=[case for case in cases if case.state is CaseState.formal_review],
+            return_url=self.list_url(),
+        )
 
     @expose("/formal-review/", methods=["POST"])
     def pass_formal_review(self):
