@@ -448,6 +448,11 @@ def load_demo():
         ("teacher_revision", "教師，初審結果為修正後複審"),
         ("teacher_failed", "教師，未通過，可提出申復"),
         ("teacher_certified", "教師，已發證（個人資料可見證號）"),
+        ("teacher_passed", "教師，通過可產證（後台「發證與公告」可核發證號）"),
+        ("teacher_announced", "教師，已公告"),
+        ("teacher_assign", "教師，其餘各狀態的帳號見 README 的示範帳號表"),
         ("reviewer1", "審查委員，有待審案件"),
         ("reviewer2", "審查委員，有待審案件"),
+        ("reviewer3", "審查委員"),
+        ("reviewer4", "審查委員"),
     ]

@@ -348,3 +348,15 @@ def test_demo_reviews_agree_with_the_verdict(app, login, decision):
     for review in reviews:
         wanting = [r for r in review.item_results.values() if r["result"] == "improve"]
         assert wanting and all(r["comment"] for r in wanting)
+
+
+def test_every_demo_account_printed_for_newcomers_exists(app):
+    from models import User
+
+    printed = demo.load_demo()
+    db.session.commit()
+    logins = [login for login, _description in printed]
+    found = db.session.scalars(sa.select(User.login).where(User.login.in_(logins))).all()
+
+    assert sorted(found) == sorted(logins)
+    assert {"teacher_passed", "reviewer3", "reviewer4"} <= set(logins)
