@@ -200,12 +200,6 @@ def taipei_date(moment):
 NO_DATE = (None, None)
 
 
-def date_pair(moment):
-    """The values of a dated() column pair: the date cell and its ROC text."""
-    day = taipei_date(moment)
-    return (day, roc_date(day) if day else None)
-
-
 class Labels:
     """Chinese labels resolved once per export rather than once per row."""
 
@@ -222,7 +216,10 @@ class Labels:
         self.roc_dates = {}
 
     def date_pair(self, moment):
-        """`date_pair`, each day's ROC text worked out once (a national export has 800,000)."""
+        """The values of a dated() column pair: the date cell and its ROC text.
+
+        Each day's text is worked out once per export (a national export has 800,000 dates).
+        """
         if moment is None:
             return NO_DATE
         day = taipei_date(moment)
@@ -601,8 +598,8 @@ def write_certificates(path, cycle, county=None, progress=None):
                     row.school_name or "",
                     row.applicant_name,
                     labels.position.get(row.position, ""),
-                    *date_pair(row.certified_at),
-                    *date_pair(row.announced_at),
+                    *labels.date_pair(row.certified_at),
+                    *labels.date_pair(row.announced_at),
                     labels.status[(row.state, row.round)],
                 )
             )

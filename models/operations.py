@@ -261,67 +261,51 @@ def _update_many(cases, action, moment, values, extra):
     further columns that `values` gives for every case.
     """
     table = Case.__table__
+    # the bound names differ from the columns', which SQLAlchemy keeps for the SET clause
     rows = [
         {
-            "id": case.id,
-            "state": case.state,
-            "round": case.round,
-            "version": case.version,
-            "next_round": action.next_round or case.round,
-            **{name: values[case.id][name] for name in extra},
+            "b_id": case.id,
+            "b_state": case.state,
+            "b_round": case.round,
+            "b_version": case.version,
+            "b_next_round": action.next_round or case.round,
+            **{f"v_{name}": values[case.id][name] for name in extra},
         }
         for case in cases
     ]
-    common = {"state": action.target, "state_changed_at": moment, "updated_at": moment}
+    kinds = {
+        "b_id": table.c.id.type,
+        "b_state": table.c.state.type,
+        "b_round": table.c.round.type,
+        "b_version": table.c.version.type,
+        "b_next_round": table.c.round.type,
+        **{f"v_{name}": table.c[name].type for name in extra},
+    }
     if on_postgresql():
-        kinds = {name: table.c[name].type for name in ("id", "state", "round", "version", *extra)}
-        kinds["next_round"] = table.c.round.type
-        source = unnested(
-            {name: (kind, [row[name] for row in rows]) for name, kind in kinds.items()}
-        )
-        statement = (
-            sa.update(table)
-            .where(
-                table.c.id == source.c.id,
-                table.c.state == source.c.state,
-                table.c.round == source.c.round,
-                table.c.version == source.c.version,
-            )
-            .values(
-                round=source.c.next_round,
-                version=table.c.version + 1,
-                **common,
-                **{name: source.c[name] for name in extra},
-            )
-        )
-        return db.session.execute(statement).rowcount
-
+        # one statement: the rows as arrays, unpacked on the server (models.bulk)
+        columns = {name: (kind, [row[name] for row in rows]) for name, kind in kinds.items()}
+        given = unnested(columns).c
+        parameters = None
+    else:
+        given = {name: sa.bindparam(name, type_=kind) for name, kind in kinds.items()}
+        parameters = rows
     statement = (
         sa.update(table)
         .where(
-            table.c.id == sa.bindparam("b_id"),
-            table.c.state == sa.bindparam("b_state", type_=table.c.state.type),
-            table.c.round == sa.bindparam("b_round"),
-            table.c.version == sa.bindparam("b_version"),
+            table.c.id == given["b_id"],
+            table.c.state == given["b_state"],
+            table.c.round == given["b_round"],
+            table.c.version == given["b_version"],
         )
         .values(
-            round=sa.bindparam("b_next_round"),
+            state=action.target,
+            round=given["b_next_round"],
             version=table.c.version + 1,
-            **common,
-            **{name: sa.bindparam(f"v_{name}", type_=table.c[name].type) for name in extra},
+            state_changed_at=moment,
+            updated_at=moment,
+            **{name: given[f"v_{name}"] for name in extra},
         )
     )
-    parameters = [
-        {
-            "b_id": row["id"],
-            "b_state": row["state"],
-            "b_round": row["round"],
-            "b_version": row["version"],
-            "b_next_round": row["next_round"],
-            **{f"v_{name}": row[name] for name in extra},
-        }
-        for row in rows
-    ]
     return db.session.execute(statement, parameters).rowcount
 
 
